@@ -1,0 +1,1 @@
+"""The in-app agent: metrics, request tracking, structured logs and health checks."""
