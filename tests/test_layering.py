@@ -20,8 +20,8 @@ LAYERS = [
     "model",
     "config",
     "textparse",
-    "scrape",
     "storage",
+    "scrape",
     "tsdb",
     "promql",
     "rules",
@@ -34,6 +34,11 @@ LAYERS = [
     "demo",
     "cli",
 ]
+
+
+# Pairs that the order alone would allow but the design forbids: the layers
+# above reach the store only through the storage seams, never the TSDB itself.
+FORBIDDEN = {("scrape", "tsdb"), ("promql", "tsdb"), ("rules", "tsdb"), ("api", "tsdb")}
 
 
 def _layer_of(module: str) -> str | None:
@@ -83,6 +88,8 @@ def test_imports_flow_downwards(path: Path) -> None:
         layer = _layer_of(module)
         if layer and layer not in allowed and layer not in ("__version__",):
             bad.append(f"{rel}:{lineno}: imports {module} ({layer!r} is below {own!r})")
+        elif (own, layer) in FORBIDDEN:
+            bad.append(f"{rel}:{lineno}: imports {module} ({own!r} must use vigil.storage instead)")
     assert not bad, "\n".join(bad)
 
 
