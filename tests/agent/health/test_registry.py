@@ -604,3 +604,18 @@ def test_sync_twins_work_in_a_forked_child(health: HealthRegistry) -> None:
     assert answer == b"ok"
     assert health.running  # the parent is unaffected
     health.stop_sync()
+
+
+@pytest.mark.anyio
+async def test_check_decorator_registers_and_returns_the_function() -> None:
+    health = HealthRegistry(registry=None)
+
+    @health.check("queue", timeout=1.0, critical=False)
+    async def queue_ok() -> bool:
+        return False
+
+    assert health.names == ["queue"]
+    assert await queue_ok() is False  # the function itself is unchanged
+    result = await health.run("queue")
+    assert result.status == Status.FAIL
+    assert result.critical is False

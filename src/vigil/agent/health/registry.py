@@ -161,6 +161,7 @@ class CheckResult:
 CheckReturn: TypeAlias = CheckResult | Status | bool | None
 #: A sync or async health check.
 CheckFunction: TypeAlias = Callable[[], CheckReturn | Awaitable[CheckReturn]]
+CheckFunctionT = TypeVar("CheckFunctionT", bound=CheckFunction)
 
 
 class UnknownCheckError(LookupError):
@@ -310,6 +311,25 @@ class HealthRegistry:
         if bg_loop is not None and spec.interval is not None:
             bg_loop.call_soon_threadsafe(self._spawn_background, spec)
         return spec
+
+    def check(
+        self,
+        name: str,
+        *,
+        timeout: float = 5.0,
+        interval: float | None = None,
+        critical: bool = True,
+    ) -> Callable[[CheckFunctionT], CheckFunctionT]:
+        """Decorator form of :meth:`add`: ``@health.check("queue", timeout=2)``.
+
+        The decorated function is registered and returned unchanged.
+        """
+
+        def register(fn: CheckFunctionT) -> CheckFunctionT:
+            self.add(name, fn, timeout=timeout, interval=interval, critical=critical)
+            return fn
+
+        return register
 
     def remove(self, name: str) -> None:
         """Unregister a check, stop its background runs and drop its metrics."""

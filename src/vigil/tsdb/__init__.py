@@ -1,0 +1,1 @@
+"""The embedded time-series store: head, WAL, chunks, index, blocks, retention (see FORMAT.md)."""
