@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from vigil import __version__
 
@@ -53,7 +54,211 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="stop after this many seconds; 0 runs until interrupted (default %(default)s)",
     )
+    demo.add_argument(
+        "--server-listen",
+        default=_env_default("VIGIL_DEMO_SERVER_LISTEN", "127.0.0.1:9090"),
+        metavar="HOST:PORT",
+        help=(
+            "address of the vigil server that scrapes the demo and itself "
+            "(env VIGIL_DEMO_SERVER_LISTEN; default %(default)s; port 0 picks one)"
+        ),
+    )
+    demo.add_argument(
+        "--no-server",
+        action="store_true",
+        help="run only the demo app and its load, without the vigil server",
+    )
+    demo.add_argument(
+        "--data-dir",
+        default=os.environ.get("VIGIL_DEMO_DATA_DIR") or None,
+        metavar="DIR",
+        help="keep the server's data here (env VIGIL_DEMO_DATA_DIR; default: a temporary dir)",
+    )
+    demo.add_argument(
+        "--scrape-interval",
+        default=_env_default("VIGIL_DEMO_SCRAPE_INTERVAL", "5s"),
+        help="how often the server scrapes (default %(default)s)",
+    )
+    _add_server(sub)
+    _add_import(sub)
     return parser
+
+
+def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = sub.add_parser(
+        "server",
+        help="run the metrics server: scrape targets into an embedded time-series store",
+        description=(
+            "Scrape the targets of a Prometheus-style config into an embedded store, receive "
+            "remote write and text imports, and serve the API. Without --config it scrapes "
+            "itself every 15s. SIGHUP or POST /-/reload re-reads the config."
+        ),
+    )
+    server.add_argument(
+        "--config",
+        default=os.environ.get("VIGIL_CONFIG") or None,
+        metavar="FILE",
+        help="vigil.yml or an unchanged prometheus.yml (env VIGIL_CONFIG; default: scrape itself)",
+    )
+    server.add_argument(
+        "--data-dir",
+        default=_env_default("VIGIL_DATA_DIR", "data"),
+        metavar="DIR",
+        help="where the store keeps its files (env VIGIL_DATA_DIR; default %(default)s)",
+    )
+    server.add_argument(
+        "--listen",
+        default=_env_default("VIGIL_LISTEN", "127.0.0.1:9090"),
+        metavar="HOST:PORT",
+        help="address of the HTTP API (env VIGIL_LISTEN; default %(default)s; port 0 picks one)",
+    )
+    server.add_argument(
+        "--storage",
+        choices=("tsdb", "memory"),
+        default=_env_default("VIGIL_STORAGE", "tsdb"),
+        help="tsdb keeps data in --data-dir; memory keeps nothing (env VIGIL_STORAGE)",
+    )
+    server.add_argument(
+        "--log-level",
+        default=os.environ.get("VIGIL_LOG_LEVEL") or "info",
+        help="debug, info, warning or error (env VIGIL_LOG_LEVEL; default %(default)s)",
+    )
+
+
+def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="send a text exposition file with timestamps to a running server (backfill)",
+        description=(
+            "POST FILE to a vigil server's /api/v1/import/prometheus in chunks of whole "
+            "lines. Each chunk is one transaction; the first failing chunk stops the import."
+        ),
+    )
+    imp.add_argument("file", metavar="FILE", help="Prometheus text or OpenMetrics; - for stdin")
+    imp.add_argument(
+        "--url",
+        default=_env_default("VIGIL_URL", "http://127.0.0.1:9090"),
+        help="the server (env VIGIL_URL; default %(default)s)",
+    )
+    imp.add_argument(
+        "--format",
+        choices=("auto", "prometheus", "openmetrics"),
+        default="auto",
+        help="auto: OpenMetrics when the file ends with '# EOF' (default %(default)s)",
+    )
+    imp.add_argument(
+        "--extra-label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="add this label to every series (repeatable)",
+    )
+    imp.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="bytes per request (default %(default)s)",
+    )
+
+
+def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vigil.agent.logs import configure_logging
+    from vigil.model import VigilError
+    from vigil.server import Server, ServerSettings, parse_listen
+    from vigil.storage import StorageError
+
+    try:
+        parse_listen(args.listen)
+    except ValueError as exc:
+        parser.error(f"--listen: {exc}")
+    try:
+        configure_logging(level=args.log_level, service_name="vigil-server")
+    except ValueError as exc:
+        parser.error(f"--log-level: {exc}")
+    config = Path(args.config) if args.config else None
+    if config is not None and not config.is_file():
+        print(f"vigil server: --config {config}: no such file", file=sys.stderr)
+        return 2
+    settings = ServerSettings(
+        config_file=config,
+        data_dir=Path(args.data_dir),
+        listen=args.listen,
+        storage=args.storage,
+    )
+    try:
+        asyncio.run(Server(settings).serve_forever())
+    except VigilError as exc:  # ConfigError, ScrapeSetupError: file:line:col: field: problem
+        print(f"vigil server: invalid config, not starting:\n{exc.format()}", file=sys.stderr)
+        return 2
+    except (OSError, StorageError) as exc:
+        print(f"vigil server: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _chunks(data: bytes, size: int, openmetrics: bool) -> Iterator[bytes]:
+    """Whole lines, about *size* bytes at a time; OpenMetrics chunks each end in ``# EOF``."""
+    if openmetrics:
+        data = data.rstrip()
+        if data.endswith(b"# EOF"):
+            data = data[: -len(b"# EOF")]
+    start = 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        if end < len(data):
+            nl = data.rfind(b"\n", start, end)
+            end = nl + 1 if nl >= start else data.find(b"\n", end) + 1 or len(data)
+        chunk = data[start:end]
+        start = end
+        if openmetrics:
+            chunk = chunk.rstrip(b"\n") + b"\n# EOF\n"
+        yield chunk
+
+
+def _run_import(
+    file: str, *, url: str, fmt: str, extra_labels: Sequence[str], chunk_bytes: int
+) -> int:
+    import httpx
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        print(f"vigil import: {file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    openmetrics = fmt == "openmetrics" or (fmt == "auto" and data.rstrip().endswith(b"# EOF"))
+    ctype = (
+        "application/openmetrics-text; version=1.0.0"
+        if openmetrics
+        else "text/plain; version=0.0.4"
+    )
+    endpoint = url.rstrip("/") + "/api/v1/import/prometheus"
+    params = httpx.QueryParams([("extra_label", item) for item in extra_labels])
+    sent = 0
+    with httpx.Client(timeout=600) as client:
+        for i, chunk in enumerate(_chunks(data, max(chunk_bytes, 1), openmetrics)):
+            try:
+                r = client.post(
+                    endpoint, content=chunk, params=params, headers={"Content-Type": ctype}
+                )
+            except httpx.HTTPError as exc:
+                print(f"vigil import: {endpoint}: {exc}", file=sys.stderr)
+                return 1
+            if r.status_code != 204:
+                try:
+                    reason = r.json().get("error", r.text)
+                except ValueError:
+                    reason = r.text
+                print(
+                    f"vigil import: chunk {i + 1} (bytes {sent}-{sent + len(chunk)}): "
+                    f"HTTP {r.status_code}: {reason}",
+                    file=sys.stderr,
+                )
+                return 1
+            sent += len(chunk)
+    print(f"vigil import: sent {sent} bytes from {file} to {endpoint}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,7 +271,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--port: {args.port} is not a TCP port (1-65535)")
         if args.rate < 0:
             parser.error(f"--rate: {args.rate} is negative; use 0 to turn the load generator off")
-        return run_demo(host=args.host, port=args.port, rate=args.rate, duration=args.duration)
+        server_listen = None if args.no_server else args.server_listen
+        if server_listen is not None:
+            from vigil.server import parse_listen
+
+            try:
+                parse_listen(server_listen)
+            except ValueError as exc:
+                parser.error(f"--server-listen: {exc}")
+        return run_demo(
+            host=args.host,
+            port=args.port,
+            rate=args.rate,
+            duration=args.duration,
+            server_listen=server_listen,
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            scrape_interval=args.scrape_interval,
+        )
+    if args.command == "server":
+        return _run_server(parser, args)
+    if args.command == "import":
+        return _run_import(
+            args.file,
+            url=args.url,
+            fmt=args.format,
+            extra_labels=args.extra_label,
+            chunk_bytes=args.chunk_bytes,
+        )
     parser.print_help(sys.stderr)
     return 2
 

@@ -21,8 +21,8 @@ import pytest
 from celery import Celery
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from tests.conftest import AMQP_URL
 
-from conftest import AMQP_URL
 from vigil.agent.celery import CeleryInstrumentation, instrument_celery
 from vigil.agent.testing import sample_value
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm
 from prometheus_client import CollectorRegistry
+from tests.conftest import MYSQL_URL, POSTGRES_DSN
 
-from conftest import MYSQL_URL, POSTGRES_DSN
 from vigil.agent.sqlalchemy import instrument_sqlalchemy, sql_operation
 from vigil.agent.testing import capture_logs, sample_value
 

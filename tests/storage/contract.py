@@ -87,7 +87,9 @@ def check_matchers_and_ranges(store: Store) -> None:
     app = store.appender()
     for job in ("api", "db", "web"):
         for t in range(0, 10):
-            app.append(0, lbl(__name__="m", job=job, env="prod" if job != "db" else ""), t * 1000, t)
+            app.append(
+                0, lbl(__name__="m", job=job, env="prod" if job != "db" else ""), t * 1000, t
+            )
     app.commit()
     q = store.querier(3000, 5000)
     name = Matcher.equal("__name__", "m")

@@ -20,8 +20,8 @@ from typing import Any
 import psutil
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.conftest import MYSQL_URL, POSTGRES_DSN, REDIS_URL
 
-from conftest import MYSQL_URL, POSTGRES_DSN, REDIS_URL
 from vigil.agent.health import checks
 from vigil.agent.health.registry import CheckResult, HealthRegistry, Status
 from vigil.agent.health.report import HealthReport

@@ -1,0 +1,359 @@
+"""Vectorised chunk encoding: one series' samples in a time range as a few hundred bytes.
+
+Every step is a whole-array NumPy operation, never a Python loop per sample:
+
+* **timestamps**: the first one in the header, then the first delta and the
+  deltas of deltas (``np.diff`` twice), zigzag-mapped to unsigned integers.
+  Regular scrapes give a run of zeros.
+* **values**, one of two modes chosen per chunk:
+
+  - *decimal*: when (nearly) every value is ``m / 10**k`` for an integer
+    ``m`` below 2**53 and one ``k`` (counters, histogram buckets, gauges read
+    from text with a few decimals), the deltas of ``m``, zigzag-mapped. Values
+    that don't fit (NaN, the staleness marker, infinities, ``-0.0``, an odd
+    value with more digits) are kept as *exceptions*: index and raw bits.
+  - *xor*: otherwise each value's IEEE-754 bits XOR the previous value's bits,
+    as in Gorilla / Prometheus's XOR chunks.
+
+* both integer streams are cut to the bytes their largest element needs and
+  **byte-shuffled** (all first bytes, then all second bytes, ...), so the
+  runs of equal bytes that remain are what zstd compresses best.
+
+Decoding reverses each step (``np.cumsum``, ``np.bitwise_xor.accumulate``);
+every int64 timestamp and every float64 bit pattern (NaN payloads, the
+staleness marker, ``-0.0``) round-trips exactly. The byte layout is in
+``FORMAT.md`` ("Chunk encoding").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+__all__ = [
+    "CHUNK_VERSION",
+    "ChunkError",
+    "decode",
+    "encode",
+    "encoded_count",
+]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U64 = npt.NDArray[np.uint64]
+
+CHUNK_VERSION = 1
+MODE_XOR = 0
+MODE_DECIMAL = 1
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+
+ZSTD_LEVEL = 3
+"""Measured in bench/chunk_size.py: higher levels shave little off these small, shuffled inputs."""
+
+_MAX_DECIMALS = 15
+_MAX_EXCEPTION_SHARE = 0.25
+_MAX_MANTISSA = float(2**53)
+_MAX_SAMPLES = 2**32 - 1
+
+
+class ChunkError(ValueError):
+    """The bytes are not a valid chunk (truncated, corrupted or from a newer version)."""
+
+
+# -- small helpers ------------------------------------------------------------
+
+
+def _zigzag(x: I64) -> U64:
+    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+
+
+def _unzigzag(u: U64) -> I64:
+    return ((u >> np.uint64(1)) ^ (np.uint64(0) - (u & np.uint64(1)))).view(np.int64)
+
+
+def _width(u: U64) -> int:
+    """Bytes needed by the largest element (0 for an empty or all-zero array)."""
+    if len(u) == 0:
+        return 0
+    return (int(u.max()).bit_length() + 7) // 8
+
+
+def _shuffle(u: U64, width: int) -> bytes:
+    """The low *width* bytes of each element, byte plane by byte plane (least significant first)."""
+    if width == 0:
+        return b""
+    planes = u.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)[:, :width]
+    return planes.T.tobytes()
+
+
+def _unshuffle(buf: memoryview, count: int, width: int) -> U64:
+    out = np.zeros((count, 8), dtype=np.uint8)
+    if width and count:
+        planes = np.frombuffer(buf, dtype=np.uint8, count=width * count).reshape(width, count)
+        out[:, :width] = planes.T
+    return out.view("<u8").reshape(count).astype(np.uint64, copy=False)
+
+
+def _put_uvarint(out: bytearray, x: int) -> None:
+    while x >= 0x80:
+        out.append((x & 0x7F) | 0x80)
+        x >>= 7
+    out.append(x)
+
+
+def _get_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
+    x = 0
+    shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ChunkError("chunk header is truncated")
+        b = buf[pos]
+        pos += 1
+        x |= (b & 0x7F) << shift
+        if b < 0x80:
+            return x, pos
+        shift += 7
+        if shift > 70:
+            raise ChunkError("chunk header has an overlong varint")
+
+
+def _zz(x: int) -> int:
+    return (x << 1) ^ (x >> 63) if x >= 0 else ((-x) << 1) - 1
+
+
+def _unzz(u: int) -> int:
+    return (u >> 1) ^ -(u & 1)
+
+
+# -- value modes -----------------------------------------------------------------
+
+
+def _decimals_needed(vs: F64) -> int | None:
+    """The decimals a sample of the values needs to be ``m / 10**k``, or None if too many."""
+    need = 0
+    picked = 0
+    for v in vs[:64].tolist():
+        if not math.isfinite(v) or v == 0.0:
+            continue
+        text = repr(v)
+        mantissa, _, exp = text.partition("e")
+        digits = len(mantissa.partition(".")[2].rstrip("0"))
+        k = digits - int(exp) if exp else digits
+        if k > _MAX_DECIMALS:
+            return None
+        need = max(need, k)
+        picked += 1
+        if picked == 8:
+            break
+    return need
+
+
+def _decimal_mantissas(vs: F64, k: int) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """``m`` with ``m / 10**k`` bit-identical to each value, and the mask where that holds."""
+    scale = float(10**k)
+    with np.errstate(invalid="ignore", over="ignore"):
+        m_f = np.rint(vs * scale)
+        fits = np.abs(m_f) < _MAX_MANTISSA  # False for NaN and infinities
+        m = np.where(fits, m_f, 0.0).astype(np.int64)
+        back = m.astype(np.float64) / scale  # exactly what decode computes (so -0.0 fails)
+    ok = fits & (back.view(np.uint64) == vs.view(np.uint64))
+    return m, ok
+
+
+def _encode_values(vs: F64, out_header: bytearray) -> bytes:
+    """Append the value-mode bytes to the header and return the value payload."""
+    n = len(vs)
+    bits = vs.view(np.uint64)
+    k = _decimals_needed(vs)
+    if k is not None:
+        m, ok = _decimal_mantissas(vs, k)
+        n_exc = n - int(np.count_nonzero(ok))
+        if n_exc <= n * _MAX_EXCEPTION_SHARE:
+            if n_exc:
+                # Carry the previous representable mantissa over each exception (delta 0).
+                idx = np.where(ok, np.arange(n), 0)
+                np.maximum.accumulate(idx, out=idx)
+                m = np.where(ok, m, 0)[idx]
+            deltas = _zigzag(np.diff(m))
+            w = _width(deltas)
+            out_header.append(MODE_DECIMAL)
+            out_header.append(k)
+            out_header.append(w)
+            _put_uvarint(out_header, _zz(int(m[0])))
+            _put_uvarint(out_header, n_exc)
+            payload = _shuffle(deltas, w)
+            if n_exc:
+                exc = np.flatnonzero(~ok)
+                payload += exc.astype("<u4").tobytes() + bits[exc].astype("<u8").tobytes()
+            return payload
+    x = bits[1:] ^ bits[:-1]
+    w = _width(x)
+    out_header.append(MODE_XOR)
+    out_header.append(w)
+    out_header += bits[:1].astype("<u8").tobytes()
+    return _shuffle(x, w)
+
+
+# -- public API ------------------------------------------------------------------
+
+
+def encode(
+    ts: npt.ArrayLike,
+    vs: npt.ArrayLike,
+    *,
+    level: int = ZSTD_LEVEL,
+) -> bytes:
+    """Encode samples (int64 ms timestamps, float64 values) into one chunk.
+
+    Any int64 timestamps are accepted (callers keep them increasing; the
+    encoding itself does not need it). ``decode(encode(ts, vs))`` returns
+    arrays equal bit for bit.
+    """
+    t = np.ascontiguousarray(ts, dtype=np.int64)
+    v = np.ascontiguousarray(vs, dtype=np.float64)
+    if t.ndim != 1 or v.ndim != 1 or len(t) != len(v):
+        raise ValueError(f"timestamps {t.shape} and values {v.shape} must be 1-D of one length")
+    n = len(t)
+    if n > _MAX_SAMPLES:
+        raise ValueError(f"a chunk holds at most {_MAX_SAMPLES} samples, got {n}")
+    header = bytearray()
+    header.append(CHUNK_VERSION)
+    _put_uvarint(header, n)
+    if n == 0:
+        return bytes(header)
+    _put_uvarint(header, _zz(int(t[0])))
+    # First delta, then deltas of deltas (modular int64 arithmetic round-trips).
+    d = np.diff(t)
+    tstream = np.empty(max(n - 1, 0), dtype=np.int64)
+    if n > 1:
+        tstream[0] = d[0]
+        np.subtract(d[1:], d[:-1], out=tstream[1:])
+    tz = _zigzag(tstream)
+    tw = _width(tz)
+    header.append(tw)
+    payload = _shuffle(tz, tw) + _encode_values(v, header)
+    if len(payload) > 32:
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level,
+            format=zstandard.FORMAT_ZSTD1_MAGICLESS,
+            write_checksum=False,
+            write_content_size=False,
+            write_dict_id=False,
+        )
+        packed = zstandard.ZstdCompressor(compression_params=params).compress(payload)
+        if len(packed) < len(payload):
+            header.append(CODEC_ZSTD)
+            _put_uvarint(header, len(payload))
+            return bytes(header) + packed
+    header.append(CODEC_RAW)
+    return bytes(header) + payload
+
+
+def encoded_count(data: bytes) -> int:
+    """The number of samples in a chunk, read from its header only."""
+    if not data or data[0] != CHUNK_VERSION:
+        raise ChunkError(_bad_version(data))
+    return _get_uvarint(data, 1)[0]
+
+
+def _bad_version(data: bytes) -> str:
+    if not data:
+        return "chunk is empty"
+    return f"chunk version {data[0]} is not supported (this build reads version {CHUNK_VERSION})"
+
+
+def decode(data: bytes) -> tuple[I64, F64]:
+    """Decode a chunk made by :func:`encode` into (timestamps, values).
+
+    Raises :class:`ChunkError` for bytes that are not a well-formed chunk.
+    """
+    if not data or data[0] != CHUNK_VERSION:
+        raise ChunkError(_bad_version(data))
+    n, pos = _get_uvarint(data, 1)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    try:
+        t0z, pos = _get_uvarint(data, pos)
+        tw = data[pos]
+        mode = data[pos + 1]
+        pos += 2
+        if mode == MODE_DECIMAL:
+            k, vw = data[pos], data[pos + 1]
+            m0z, pos = _get_uvarint(data, pos + 2)
+            n_exc, pos = _get_uvarint(data, pos)
+            v0_bits = 0
+        elif mode == MODE_XOR:
+            vw = data[pos]
+            v0_bits = int.from_bytes(data[pos + 1 : pos + 9], "little")
+            if pos + 9 > len(data):
+                raise IndexError
+            pos += 9
+            k = m0z = n_exc = 0
+        else:
+            raise ChunkError(f"chunk value mode {mode} is unknown")
+        codec = data[pos]
+        pos += 1
+    except IndexError:
+        raise ChunkError("chunk header is truncated") from None
+    if tw > 8 or vw > 8 or k > _MAX_DECIMALS or n_exc > n:
+        raise ChunkError("chunk header is corrupted (impossible widths or counts)")
+    size = tw * (n - 1) + vw * (n - 1) + 12 * n_exc
+    if codec == CODEC_ZSTD:
+        raw_size, pos = _get_uvarint(data, pos)
+        if raw_size != size:
+            raise ChunkError(f"chunk payload size {raw_size} does not match its header ({size})")
+        try:
+            # A streaming decompressor grows its output as it goes, so a corrupted
+            # header cannot make it allocate more than the data really expands to.
+            dctx = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+            dobj = dctx.decompressobj()
+            payload = dobj.decompress(data[pos:])
+            if not dobj.eof:
+                raise ChunkError("chunk payload is truncated")
+            if dobj.unused_data:
+                raise ChunkError(f"chunk has {len(dobj.unused_data)} unexpected trailing bytes")
+        except zstandard.ZstdError as exc:
+            raise ChunkError(f"chunk payload does not decompress: {exc}") from None
+    elif codec == CODEC_RAW:
+        payload = data[pos:]
+    else:
+        raise ChunkError(f"chunk codec {codec} is unknown")
+    if len(payload) != size:
+        raise ChunkError(f"chunk payload has {len(payload)} bytes, its header says {size}")
+    buf = memoryview(payload)
+
+    ts = np.empty(n, dtype=np.int64)
+    ts[0] = _unzz(t0z)
+    if n > 1:
+        tstream = _unzigzag(_unshuffle(buf, n - 1, tw))
+        deltas = np.cumsum(tstream)  # first delta, then running sum of deltas of deltas
+        np.cumsum(deltas, out=ts[1:])
+        ts[1:] += ts[0]
+    off = tw * (n - 1)
+
+    if mode == MODE_XOR:
+        bits = np.empty(n, dtype=np.uint64)
+        bits[0] = v0_bits
+        if n > 1:
+            bits[1:] = _unshuffle(buf[off:], n - 1, vw)
+            np.bitwise_xor.accumulate(bits, out=bits)
+        return ts, bits.view(np.float64)
+
+    m = np.empty(n, dtype=np.int64)
+    m[0] = _unzz(m0z)
+    if n > 1:
+        m[1:] = _unzigzag(_unshuffle(buf[off:], n - 1, vw))
+        np.cumsum(m, out=m)
+    vs = m.astype(np.float64) / float(10**k)
+    if n_exc:
+        off += vw * (n - 1)
+        idx = np.frombuffer(buf[off:], dtype="<u4", count=n_exc).astype(np.intp)
+        if int(idx.max()) >= n:
+            raise ChunkError("chunk exception index is out of range")
+        raw = np.frombuffer(buf[off + 4 * n_exc :], dtype="<u8", count=n_exc)
+        vs.view(np.uint64)[idx] = raw
+    return ts, vs
