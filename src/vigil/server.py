@@ -30,6 +30,8 @@ from prometheus_client.process_collector import ProcessCollector
 
 from vigil import __version__
 from vigil.api import ActiveTarget, ApiOptions, DroppedTarget, create_app
+from vigil.api.query import QueryOptions
+from vigil.api.status import StatusOptions
 from vigil.api.targets import format_duration
 from vigil.config import ConfigError, VigilConfig, load_config, parse_config
 from vigil.model import VigilError
@@ -305,6 +307,13 @@ class Server:
                 ready=lambda: self._ready,
                 reload=self.reload,
                 clock=self.clock,
+                query=QueryOptions(self.storage),
+                status=StatusOptions(
+                    queryable=self.storage,
+                    config=lambda: self.config,
+                    flags=self._flags(),
+                    store_stats=getattr(self.storage, "stats", None),
+                ),
             )
         )
         uconfig = uvicorn.Config(
@@ -327,6 +336,16 @@ class Server:
                 "jobs": [sc.job_name for sc in config.scrape_configs],
             },
         )
+
+    def _flags(self) -> dict[str, str]:
+        """The command-line settings, for ``/api/v1/status/flags``."""
+        s = self.settings
+        return {
+            "config.file": str(s.config_file or ""),
+            "storage.tsdb.path": str(s.data_dir),
+            "storage": s.storage,
+            "web.listen-address": s.listen,
+        }
 
     async def _apply(self, config: VigilConfig) -> None:
         assert self.manager is not None

@@ -36,6 +36,8 @@ from vigil.api.errors import (
     error_response,
 )
 from vigil.api.importer import DEFAULT_MAX_IMPORT_BYTES, Importer, gunzip, parse_extra_labels
+from vigil.api.query import QueryOptions, query_routes
+from vigil.api.status import StatusOptions, status_routes
 from vigil.api.targets import TargetsSource, targets_data
 from vigil.api.write import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -72,6 +74,8 @@ class ApiOptions:
     max_write_body_bytes: int = 16 * 1024 * 1024  # compressed
     max_write_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES
+    query: QueryOptions | None = None  # the PromQL query API (/api/v1/query...), if served
+    status: StatusOptions = field(default_factory=StatusOptions)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -239,5 +243,8 @@ def create_app(opts: ApiOptions) -> Starlette:
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),
         Route("/-/reload", _api(reload), methods=["POST", "PUT"]),
+        *status_routes(opts.status, _api),
     ]
+    if opts.query is not None:
+        routes += query_routes(opts.query, _api, opts.clock)
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

@@ -18,10 +18,13 @@ from starlette.responses import JSONResponse
 __all__ = [
     "ApiError",
     "BadDataError",
+    "ExecutionError",
     "InternalError",
     "MethodNotAllowedError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "QueryCanceledError",
+    "QueryTimeoutError",
     "UnavailableError",
     "UnsupportedMediaTypeError",
     "error_response",
@@ -72,6 +75,23 @@ class UnavailableError(ApiError):
 
     status = 503
     error_type = "unavailable"
+
+
+class ExecutionError(ApiError):
+    """The query parsed but its evaluation failed (many-to-many matching, too many samples...)."""
+
+    status = 422
+    error_type = "execution"
+
+
+class QueryTimeoutError(ApiError):
+    status = 503
+    error_type = "timeout"
+
+
+class QueryCanceledError(ApiError):
+    status = 499  # Prometheus's "client closed connection"
+    error_type = "canceled"
 
 
 class InternalError(ApiError):

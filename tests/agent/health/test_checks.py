@@ -415,7 +415,10 @@ async def test_wrong_ports_fail_quickly_while_other_checks_report(
     results = await health.run_all()
     elapsed = time.perf_counter() - start
 
-    assert elapsed < 1.5
+    # Every check's own timeout is 3 s: finishing well before it shows that the
+    # refused connections failed at once and the checks ran concurrently (run
+    # one after another they would take 8 checks' worth). Margins allow a busy CI.
+    assert elapsed < 2.8
     status = {name: r.status for name, r in results.items()}
     assert status == {
         "postgres": Status.PASS,
@@ -432,7 +435,7 @@ async def test_wrong_ports_fail_quickly_while_other_checks_report(
         assert "refused" in results[name].output.lower(), results[name].output
         duration = results[name].duration_seconds
         assert duration is not None
-        assert duration < 1.0
+        assert duration < 2.5  # refused at once, not cut by the 3 s timeout
     report = HealthReport.from_results(results.values())
     assert report.status is Status.WARN
     assert report.http_status == 200
