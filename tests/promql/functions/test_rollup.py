@@ -342,6 +342,29 @@ def test_counter_reset_adds_value_before_it() -> None:
     assert one("irate", ts, vs, 300_000) == pytest.approx(10 / 60)
 
 
+def test_counter_zero_point_limits_only_the_half_interval_extrapolation() -> None:
+    # A counter first seen at 300 s, every 60 s, rising 1/s: extrapolated back, it
+    # is 0 at 300 s - v0. The window (0, 600 s] starts 300 s before the first
+    # sample, beyond 1.1 intervals (66 s), so the series is taken to start half an
+    # interval (30 s) before it, and the zero point can only shorten that.
+    ts = list(range(300_000, 660_000, 60_000))
+
+    def increase(v0: float) -> float | None:
+        return one("increase", ts, [v0 + 60.0 * i for i in range(len(ts))], 600_000, 600_000)
+
+    # Zero point 15 s before the first sample: inside the half interval, it bounds it.
+    assert increase(15.0) == pytest.approx(300 * (300 + 15) / 300)
+    # Zero point 45 s before: past the half interval but within 1.1 intervals.
+    # Prometheus 3 (and 2.51+, prometheus/prometheus#13725) extrapolates 30 s;
+    # 2.42 tested the threshold against the zero point and extrapolated 45 s (345).
+    assert increase(45.0) == pytest.approx(300 * (300 + 30) / 300)
+    assert one("rate", ts, [45.0 + 60.0 * i for i in range(6)], 600_000, 600_000) == (
+        pytest.approx(330 / 600)
+    )
+    # Zero point 120 s before: beyond the threshold too, the half interval wins either way.
+    assert increase(120.0) == pytest.approx(300 * (300 + 30) / 300)
+
+
 def test_irate_after_reset_uses_last_value() -> None:
     assert one("irate", [0, 10_000], [10.0, 4.0], 10_000) == pytest.approx(0.4)
 

@@ -9,7 +9,9 @@ by the kernels in :mod:`._windows`. Semantics follow Prometheus 3
   and last sample of the window towards the window's ends, by at most half an
   average sample interval past the last sample seen when the gap to the edge
   is more than 1.1 average intervals; a counter is never extrapolated below
-  zero; counter resets add the value before the reset.
+  zero (the zero-point limit applies after the half-interval one, as since
+  Prometheus 2.51, prometheus/prometheus#13725); counter resets add the
+  value before the reset.
 - ``sum_over_time``, ``avg_over_time``, the variance functions and the
   regression behind ``deriv``/``predict_linear`` use Neumaier-compensated
   sums in sample order, like Prometheus, so cancelling terms give the same
@@ -84,6 +86,11 @@ def extrapolated_rate(w: Windows, range_ms: int, *, is_counter: bool, is_rate: b
     to_start = np.where(to_start >= threshold, avg_interval / 2, to_start)
     if is_counter:
         # Do not extrapolate below zero: the counter's zero point bounds the start.
+        # Order matters: the threshold test above sees the distance to the window's
+        # start, not to the zero point, so a zero point between half an interval and
+        # 1.1 intervals before the first sample does not lengthen the extrapolation
+        # past half an interval. Prometheus <= 2.50 clamped to the zero point first
+        # and extrapolated all the way to it (fixed in #13725; docs/promql.md).
         can_zero = (result > 0) & (first_v >= 0)
         safe = np.where(can_zero, result, 1.0)
         to_zero = np.where(can_zero, sampled * (first_v / safe), to_start)
