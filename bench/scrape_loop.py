@@ -55,6 +55,9 @@ class NullAppender:
         self._owner.last_ref += 1
         return self._owner.last_ref
 
+    def append_many(self, refs: object, t: int, values: object) -> None:
+        self._n += len(refs)  # type: ignore[arg-type]
+
     def commit(self) -> None:
         self._owner.samples += self._n
         self._n = 0

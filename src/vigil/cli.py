@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from vigil import __version__
 
@@ -198,23 +200,36 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     return 0
 
 
-def _chunks(data: bytes, size: int, openmetrics: bool) -> Iterator[bytes]:
-    """Whole lines, about *size* bytes at a time; OpenMetrics chunks each end in ``# EOF``."""
-    if openmetrics:
-        data = data.rstrip()
-        if data.endswith(b"# EOF"):
-            data = data[: -len(b"# EOF")]
-    start = 0
-    while start < len(data):
-        end = min(start + size, len(data))
-        if end < len(data):
-            nl = data.rfind(b"\n", start, end)
-            end = nl + 1 if nl >= start else data.find(b"\n", end) + 1 or len(data)
-        chunk = data[start:end]
-        start = end
+def _chunks(f: BinaryIO, size: int, openmetrics: bool) -> Iterator[bytes]:
+    """Whole lines read from *f*, about *size* bytes at a time (the file is never held
+    whole); OpenMetrics chunks each end in ``# EOF`` (the file's own is dropped)."""
+    rest = b""
+    while True:
+        block = f.read(size)
+        data = rest + block
+        end = data.rfind(b"\n") + 1 if block else len(data)
+        chunk, rest = data[:end], data[end:]
         if openmetrics:
-            chunk = chunk.rstrip(b"\n") + b"\n# EOF\n"
-        yield chunk
+            chunk = chunk.rstrip()
+            if chunk.endswith(b"# EOF") and (len(chunk) == 5 or chunk[-6:-5] == b"\n"):
+                chunk = chunk[: -len(b"# EOF")]
+        if chunk.strip():
+            if openmetrics:
+                chunk = chunk.rstrip(b"\n") + b"\n# EOF\n"
+            yield chunk
+        if not block:
+            return
+
+
+def _ends_with_eof(f: BinaryIO) -> bool:
+    try:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 64))
+        tail = f.read()
+        f.seek(0)
+    except OSError:
+        return False
+    return tail.rstrip().endswith(b"# EOF")
 
 
 def _run_import(
@@ -223,11 +238,11 @@ def _run_import(
     import httpx
 
     try:
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        f: BinaryIO = io.BytesIO(sys.stdin.buffer.read()) if file == "-" else Path(file).open("rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         print(f"vigil import: {file}: {exc.strerror}", file=sys.stderr)
         return 2
-    openmetrics = fmt == "openmetrics" or (fmt == "auto" and data.rstrip().endswith(b"# EOF"))
+    openmetrics = fmt == "openmetrics" or (fmt == "auto" and _ends_with_eof(f))
     ctype = (
         "application/openmetrics-text; version=1.0.0"
         if openmetrics
@@ -236,8 +251,8 @@ def _run_import(
     endpoint = url.rstrip("/") + "/api/v1/import/prometheus"
     params = httpx.QueryParams([("extra_label", item) for item in extra_labels])
     sent = 0
-    with httpx.Client(timeout=600) as client:
-        for i, chunk in enumerate(_chunks(data, max(chunk_bytes, 1), openmetrics)):
+    with f, httpx.Client(timeout=600) as client:
+        for i, chunk in enumerate(_chunks(f, max(chunk_bytes, 1), openmetrics)):
             try:
                 r = client.post(
                     endpoint, content=chunk, params=params, headers={"Content-Type": ctype}

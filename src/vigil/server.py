@@ -282,6 +282,9 @@ class Server:
 
     async def start(self) -> None:
         """Read the config, bind, open the store, start scraping and serving."""
+        # httpx logs every request at INFO: one line per scrape would drown the
+        # server's own log. Its warnings and errors still come through.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
         if self.settings.config_file is not None:
             config = self.read_config()  # fail before anything is opened or bound
         self._bind()

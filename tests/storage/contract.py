@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from vigil.model.matchers import Matcher, MatchType
 from vigil.model.value import STALE_NAN, is_stale_nan
 from vigil.storage.interface import (
     Appendable,
+    BatchAppender,
     DuplicateSampleError,
     OutOfOrderError,
     Queryable,
@@ -126,3 +128,63 @@ def check_special_values_round_trip(store: Store) -> None:
 
 def all_contract_checks() -> list[Callable[[Store], None]]:
     return [v for k, v in sorted(globals().items()) if k.startswith("check_")]
+
+
+def check_append_many_batch(store: Store) -> None:
+    """``append_many`` (when the appender has it): known refs, one timestamp, the rules of
+    append per sample, a code per refused sample."""
+    from vigil.storage.interface import (
+        BATCH_DUPLICATE,
+        BATCH_OUT_OF_ORDER,
+        BATCH_UNKNOWN_REF,
+    )
+
+    plain = store.appender()
+    if not hasattr(plain, "append_many"):
+        pytest.skip("no append_many")
+    app = cast(BatchAppender, plain)
+    refs = [app.append(0, lbl(__name__="b", i=str(i)), 2000, float(i)) for i in range(4)]
+    app.commit()
+    app = cast(BatchAppender, store.appender())
+    r = np.array(refs, dtype=np.int64)
+    assert app.append_many(r, 3000, np.array([10.0, 11.0, 12.0, 13.0])) is None
+    app.commit()
+    app = cast(BatchAppender, store.appender())
+    # exact duplicates (accepted), a duplicate with another value, an unknown ref
+    batch = np.array([refs[0], refs[1], refs[2], 987_654_321], dtype=np.int64)
+    codes = app.append_many(batch, 3000, np.array([10.0, 99.0, 12.0, 1.0]))
+    assert codes is not None
+    assert codes.tolist() == [0, BATCH_DUPLICATE, 0, BATCH_UNKNOWN_REF]
+    codes = app.append_many(np.array([refs[3]], dtype=np.int64), 2500, np.array([1.0]))
+    assert codes is not None
+    assert codes.tolist() == [BATCH_OUT_OF_ORDER]
+    app.commit()
+    got = {
+        s.labels.get("i"): (s.timestamps.tolist(), s.values.tolist())
+        for s in store.querier(0, 10_000).select([Matcher.equal("__name__", "b")])
+    }
+    assert got == {
+        "0": ([2000, 3000], [0.0, 10.0]),
+        "1": ([2000, 3000], [1.0, 11.0]),
+        "2": ([2000, 3000], [2.0, 12.0]),
+        "3": ([2000, 3000], [3.0, 13.0]),
+    }
+
+
+def check_append_many_keeps_order_with_append(store: Store) -> None:
+    """Single appends and batches in one transaction are applied in the order made."""
+    plain = store.appender()
+    if not hasattr(plain, "append_many"):
+        pytest.skip("no append_many")
+    app = cast(BatchAppender, plain)
+    ref = app.append(0, lbl(__name__="mix"), 1000, 1.0)
+    app.commit()
+    app = cast(BatchAppender, store.appender())
+    app.append(ref, None, 2000, 2.0)
+    app.append_many(np.array([ref], dtype=np.int64), 3000, np.array([3.0]))
+    app.append(ref, None, 4000, 4.0)
+    app.append_many(np.array([ref], dtype=np.int64), 5000, np.array([math.inf]))
+    app.commit()
+    [s] = store.querier(0, 10_000).select([Matcher.equal("__name__", "mix")])
+    assert s.timestamps.tolist() == [1000, 2000, 3000, 4000, 5000]
+    assert s.values.tolist() == [1.0, 2.0, 3.0, 4.0, math.inf]

@@ -40,7 +40,9 @@ class ScrapeCache:
         "added",
         "cur",
         "dropped",
+        "fast_format",
         "iter",
+        "meta_lines",
         "parser_cache",
         "prev",
         "report",
@@ -62,6 +64,11 @@ class ScrapeCache:
         """Keys of the entries the current scrape created (forgotten if it is rolled back)."""
         self.iter = 1
         self.successful_size = 0
+        self.fast_format = ""
+        """The exposition format every key of ``series``/``dropped`` was last validated in
+        (set after a successful scrape); the scrape fast path trusts the keys only then."""
+        self.meta_lines: set[str] = set()
+        """Metadata and comment lines the full parser accepted in ``fast_format``."""
 
     def __len__(self) -> int:
         return len(self.series)

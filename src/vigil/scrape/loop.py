@@ -30,6 +30,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import operator
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -37,11 +39,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from vigil.model import METRIC_NAME, Labels, is_valid_metric_name
 from vigil.model.value import STALE_NAN, is_stale_nan
 from vigil.scrape.cache import Entry, ScrapeCache, merge_target_labels, scrape_offset
 from vigil.scrape.http import BodySizeLimitError, ScrapeError, Scraper
 from vigil.storage.interface import (
+    BATCH_REASONS,
+    BATCH_UNKNOWN_REF,
     Appendable,
     Appender,
     AppendError,
@@ -49,13 +56,27 @@ from vigil.storage.interface import (
     OutOfBoundsError,
     OutOfOrderError,
     StorageError,
+    append_many_fallback,
 )
 from vigil.textparse import (
+    Comment,
+    Format,
+    Help,
+    OpenMetricsParser,
     ParseError,
+    PrometheusTextParser,
     Sample,
+    Type,
+    Unit,
     UnsupportedContentTypeError,
+    format_for_content_type,
     new_parser,
 )
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; float() is the fallback
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "MAX_AHEAD_MS",
@@ -84,6 +105,9 @@ REPORT_METRICS = (
 
 _DUPLICATE = DuplicateSampleError.reason
 _OUT_OF_BOUNDS = OutOfBoundsError.reason
+
+F64 = npt.NDArray[np.float64]
+_REF = operator.attrgetter("ref")
 
 MAX_AHEAD_MS = 10 * 60 * 1000
 """Exposed timestamps further than this past the scrape time are refused (out_of_bounds)."""
@@ -302,6 +326,12 @@ class ScrapeLoop:
         over_limit = False
         max_t = t + MAX_AHEAD_MS
         try:
+            fmt = format_for_content_type(content_type)
+        except UnsupportedContentTypeError as exc:
+            raise _ScrapeFailedError(str(exc), "content_type") from None
+        if fmt == cache.fast_format and self._append_body_fast(app, body, fmt, t, result):
+            return
+        try:
             parser = new_parser(body, content_type, series_cache=cache.parser_cache)
             for e in parser:
                 if type(e) is not Sample:
@@ -383,6 +413,271 @@ class ScrapeLoop:
             )
         result.stale_markers = self._append_stale(app, t)
         cache.iter_done(True, seen, seen_dropped)
+        if cache.fast_format != fmt:
+            cache.fast_format = fmt
+            cache.meta_lines.clear()
+
+    def _append_body_fast(
+        self, app: Appender, body: bytes, fmt: Format, t: int, result: ScrapeResult
+    ) -> bool:
+        """The steady-state scrape: a known series costs a split, a dict look-up and a
+        float parse, and the known series' samples are appended as one batch.
+
+        Returns False, having changed nothing, when the body needs the full parser
+        (which then reports errors with their positions): a line the full parser would
+        parse differently or reject, a value token its fast path would not take, or a
+        series that occurs twice. Lines that are not a known series followed by a
+        value (new series, timestamps, metadata seen for the first time, odd blanks)
+        are parsed one by one by the full parser itself, which is exact because both
+        formats' line syntax is context-free in the modes a scrape uses (Prometheus
+        text; lenient OpenMetrics, whose body-level rules are checked here).
+        """
+        cache = self.cache
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        lines = text.split("\n")
+        om = fmt == Format.OPENMETRICS
+        if om:
+            if lines[-1] == "" and len(lines) > 1:
+                lines.pop()
+            if lines[-1] != "# EOF":
+                return False
+            lines.pop()
+        it = cache.iter
+        series_get = cache.series.get
+        dropped = cache.dropped
+        meta = cache.meta_lines
+        ces: list[Entry] = []
+        vals: list[str] = []
+        ces_append = ces.append
+        vals_append = vals.append
+        dkeys: list[str] = []
+        dvals: list[str] = []
+        # (known samples before it, sample lines before it, the parsed sample)
+        others: list[tuple[int, int, Sample]] = []
+        ok = True
+        for i, line in enumerate(lines):
+            key, _, val = line.rpartition(" ")
+            ce = series_get(key)
+            if ce is not None:
+                if ce.iter == it:
+                    ok = False  # a series twice: the full path tells which one is the duplicate
+                    break
+                ce.iter = it  # marks it seen (undone below if the full path takes over)
+                ces_append(ce)
+                vals_append(val)
+                continue
+            if key in dropped:
+                dkeys.append(key)
+                dvals.append(val)
+                continue
+            if line in meta:
+                continue
+            if not line:
+                if om:
+                    ok = False  # a blank line: an error in OpenMetrics
+                    break
+                continue
+            entry = _parse_line(line, om, cache)
+            if entry is None:
+                ok = False
+                break
+            if type(entry) is Sample:
+                entry.line = i + 1
+                others.append((len(ces), len(ces) + len(dkeys) + len(others), entry))
+            elif len(meta) < 100_000:
+                meta.add(line)
+        values: F64 | None = None
+        if ok:
+            try:
+                values = _parse_values(vals)
+                if dvals:
+                    _parse_values(dvals)
+            except ValueError:
+                ok = False
+        if ok and others:
+            # A known series both among the known samples and written unusually (with a
+            # timestamp, say): which one wins depends on the order; the full path decides.
+            series = cache.series
+            for _, _, e in others:
+                ce = series.get(e.series)
+                if ce is not None and ce.iter == it:
+                    ok = False
+                    break
+        if not ok or values is None:
+            for ce in ces:
+                ce.iter = it - 1  # not seen by this scrape after all (any value but it)
+            return False
+        # -- no way back from here: apply in the body's order, as _append_body would.
+        return self._apply_fast(app, t, result, ces, values, dkeys, others)
+
+    def _apply_fast(
+        self,
+        app: Appender,
+        t: int,
+        result: ScrapeResult,
+        ces: list[Entry],
+        values: F64,
+        dkeys: list[str],
+        others: list[tuple[int, int, Sample]],
+    ) -> bool:
+        cache = self.cache
+        it = cache.iter
+        dropped = cache.dropped
+        cur = cache.cur
+        opts = self.options
+        limit = opts.sample_limit
+        n = len(ces)
+        seen_dropped = 0
+        for k in dkeys:
+            if dropped[k] != it:
+                dropped[k] = it
+                seen_dropped += 1
+        # Parsed text never yields the stale-marker NaN, so every known sample counts.
+        counted = n
+        total = n + len(dkeys)
+        added = n
+        new = 0
+        seen = n
+        over_limit = False
+        if others:
+            # New series, samples with timestamps, known series written unusually: the
+            # per-sample rules of _append_body, in body order (errors count what came before).
+            series = cache.series
+            rejected = result.rejected
+            honor_ts = opts.honor_timestamps
+            check_labels = bool(
+                opts.label_limit or opts.label_name_length_limit or opts.label_value_length_limit
+            )
+            max_t = t + MAX_AHEAD_MS
+            append = app.append
+            added_keys = cache.added
+            added_others = 0
+            try:
+                for known_before, lines_before, e in others:
+                    total = lines_before + 1
+                    added = known_before + added_others
+                    ts = e.timestamp_ms if honor_ts else None
+                    key = e.series
+                    ce = series.get(key)
+                    if ce is not None:
+                        if ce.iter != it:
+                            ce.iter = it
+                            seen += 1
+                        elif ts is None:
+                            added += 1
+                            added_others += 1
+                            rejected[_DUPLICATE] = rejected.get(_DUPLICATE, 0) + 1
+                            continue
+                        lset = ce.labels
+                        ref = ce.ref
+                    else:
+                        d_iter = dropped.get(key)
+                        if d_iter is not None:
+                            if d_iter != it:
+                                dropped[key] = it
+                                seen_dropped += 1
+                            continue
+                        new_lset = self._new_series_labels(e)
+                        if new_lset is None:
+                            dropped[key] = it
+                            seen_dropped += 1
+                            continue
+                        if check_labels:
+                            self._check_label_limits(new_lset)
+                        lset = new_lset
+                        ref = 0
+                    added += 1
+                    added_others += 1
+                    v = e.value
+                    if limit and (v == v or not is_stale_nan(v)):
+                        counted += 1
+                        if counted > limit:
+                            over_limit = True
+                            continue
+                    if ts is None:
+                        st = t
+                    elif ts > max_t:
+                        rejected[_OUT_OF_BOUNDS] = rejected.get(_OUT_OF_BOUNDS, 0) + 1
+                        continue
+                    else:
+                        st = ts
+                    try:
+                        ref2 = append(ref, lset, st, v)
+                    except AppendError as exc:
+                        rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+                        continue
+                    if ce is None:
+                        ce = series[key] = Entry(ref2, lset, it)
+                        added_keys.append(key)
+                        new += 1
+                        seen += 1
+                    elif ref2 != ref:
+                        ce.ref = ref2
+                    if ts is None:
+                        cur[ref2] = ce
+                total = len(ces) + len(dkeys) + len(others)
+                added = n + added_others
+            finally:
+                result.scraped = total
+                result.post_relabel = added
+                result.series_added = new
+        result.scraped = total
+        result.post_relabel = added
+        result.series_added = new
+        if limit and counted > limit:
+            over_limit = True
+        if over_limit:
+            result.series_added = 0
+            raise _ScrapeFailedError(
+                f"sample_limit exceeded: {counted} samples after metric relabelling, limit {limit}",
+                "sample_limit",
+            )
+        if n:
+            refs_l = list(map(_REF, ces))
+            refs = np.array(refs_l, dtype=np.int64)
+            many = getattr(app, "append_many", None)
+            codes = (
+                many(refs, t, values)
+                if many is not None
+                else append_many_fallback(app, refs, t, values)
+            )
+            cur.update(zip(refs_l, ces, strict=True))
+            if codes is not None:
+                self._batch_refusals(app, t, result, ces, values, codes)
+        result.stale_markers = self._append_stale(app, t)
+        cache.iter_done(True, seen, seen_dropped)
+        return True
+
+    def _batch_refusals(
+        self,
+        app: Appender,
+        t: int,
+        result: ScrapeResult,
+        ces: list[Entry],
+        values: F64,
+        codes: npt.NDArray[np.uint8],
+    ) -> None:
+        """Count the samples a batch refused; re-append those whose ref the store forgot."""
+        cur = self.cache.cur
+        rejected = result.rejected
+        for i in np.flatnonzero(codes).tolist():
+            ce = ces[i]
+            del cur[ce.ref]
+            code = int(codes[i])
+            if code == BATCH_UNKNOWN_REF:
+                try:
+                    ref2 = app.append(0, ce.labels, t, float(values[i]))
+                except AppendError as exc:
+                    rejected[exc.reason] = rejected.get(exc.reason, 0) + 1
+                    continue
+                ce.ref = ref2
+                cur[ref2] = ce
+            else:
+                reason = BATCH_REASONS[code]
+                rejected[reason] = rejected.get(reason, 0) + 1
 
     def _new_series_labels(self, e: Sample) -> Labels | None:
         exposed = e.labels.with_name(e.name)
@@ -437,6 +732,8 @@ class ScrapeLoop:
         if not prev:
             return 0
         cur = cache.cur
+        if cur and cur.keys() >= prev.keys():
+            return 0  # the usual scrape: every series of the previous one is back
         n = 0
         for ref in prev.keys() - cur.keys() if cur else prev.keys():
             ce = prev[ref]
@@ -603,3 +900,53 @@ class ScrapeLoop:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+
+def _parse_line(
+    line: str, om: bool, cache: ScrapeCache
+) -> Sample | Help | Type | Comment | Unit | None:
+    """One line through the full parser of its format, alone (the scrape fast path's
+    way to read a line it does not know); None when the parser rejects it."""
+    try:
+        if om:
+            entries = list(
+                OpenMetricsParser(line + "\n# EOF", strict=False, series_cache=cache.parser_cache)
+            )
+        else:
+            entries = list(PrometheusTextParser(line, series_cache=cache.parser_cache))
+    except ParseError:
+        return None
+    if len(entries) != 1:
+        return None  # a blank line: the caller handles those itself
+    e = entries[0]
+    assert isinstance(e, (Sample, Help, Type, Comment, Unit))
+    return e
+
+
+_JSON_NUMBERS = re.compile(r"[-+.0-9eE,]*").fullmatch
+
+
+def _parse_values(tokens: list[str]) -> F64:
+    """Value tokens as floats, exactly as the parsers' fast path reads them (``float()``,
+    no ``_``, printable ASCII); ValueError when one is not such a token.
+
+    Tokens that are all JSON numbers go through orjson at once (bit-identical to
+    ``float()``: both round correctly; ``-0``, an integer to JSON, is left to float()).
+    """
+    joined = ",".join(tokens)
+    if (
+        _orjson is not None
+        and _JSON_NUMBERS(joined) is not None
+        and "-0," not in joined
+        and not joined.endswith("-0")
+    ):
+        try:
+            out = np.array(_orjson.loads("[" + joined + "]"), dtype=np.float64)
+        except (ValueError, OverflowError):  # orjson.JSONDecodeError is a ValueError
+            pass
+        else:
+            if len(out) == len(tokens):
+                return out
+    if "_" in joined or not (joined.isascii() and joined.isprintable()):
+        raise ValueError("a value token the parser's fast path does not take")
+    return np.fromiter(map(float, tokens), np.float64, len(tokens))

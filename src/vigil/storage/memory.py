@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from vigil.model.labels import Labels
 from vigil.model.matchers import Matcher
 from vigil.model.value import is_stale_nan
 from vigil.storage.interface import (
+    BATCH_DUPLICATE,
+    BATCH_OUT_OF_ORDER,
+    BATCH_UNKNOWN_REF,
     DuplicateSampleError,
+    ImportStats,
     OutOfOrderError,
     Series,
     SeriesRef,
@@ -74,6 +79,28 @@ class _MemAppender:
         self._last[ref] = (t, v)
         self._pending.append((ref, labels, t, v))
         return ref
+
+    def append_many(
+        self, refs: npt.NDArray[np.int64], t: int, values: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.uint8] | None:
+        """Many known series at one timestamp (see ``BatchAppender``): append's rules per sample."""
+        known = self._store._series
+        codes: npt.NDArray[np.uint8] | None = None
+        for i, (ref, v) in enumerate(zip(refs.tolist(), values.tolist(), strict=True)):
+            if ref not in known:
+                code = BATCH_UNKNOWN_REF
+            else:
+                try:
+                    self.append(ref, None, t, v)
+                    continue
+                except OutOfOrderError:
+                    code = BATCH_OUT_OF_ORDER
+                except DuplicateSampleError:
+                    code = BATCH_DUPLICATE
+            if codes is None:
+                codes = np.zeros(len(refs), dtype=np.uint8)
+            codes[i] = code
+        return codes
 
     def commit(self) -> None:
         store = self._store
@@ -151,3 +178,41 @@ class MemoryStorage:
 
     def querier(self, mint: int, maxt: int) -> _MemQuerier:
         return _MemQuerier(self, mint, maxt)
+
+    def import_series(self, series: Sequence[Series]) -> ImportStats:
+        """Bulk import (``BulkImportable``): imported samples merge with the stored ones,
+        the imported value winning at an equal timestamp; all or nothing."""
+        batch: dict[Labels, Series] = {}
+        for s in series:
+            _check_import(s)
+            if s.labels in batch:
+                raise ValueError(f"series {s.labels} is given twice")
+            if len(s):
+                batch[s.labels] = s
+        samples = 0
+        with self._lock:
+            for labels, s in batch.items():
+                ref = self._refs.get(labels)
+                if ref is None:
+                    self._last_ref += 1
+                    ref = self._refs[labels] = self._last_ref
+                    self._series[ref] = _MemSeries(labels)
+                m = self._series[ref]
+                ts = np.concatenate([np.asarray(m.ts, dtype=np.int64), s.timestamps])
+                vs = np.concatenate([np.asarray(m.vs, dtype=np.float64), s.values])
+                order = np.argsort(ts, kind="stable")
+                ts, vs = ts[order], vs[order]
+                last = np.ones(len(ts), dtype=np.bool_)
+                last[:-1] = ts[1:] != ts[:-1]  # the later (imported) one of equal timestamps
+                m.ts, m.vs = ts[last].tolist(), vs[last].tolist()
+                samples += len(s)
+            self.samples_appended += samples
+        return ImportStats(series=len(batch), samples=samples)
+
+
+def _check_import(s: Series) -> None:
+    ts = s.timestamps
+    if ts.ndim != 1 or ts.shape != s.values.shape:
+        raise ValueError(f"series {s.labels}: timestamps and values differ in shape")
+    if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        raise ValueError(f"series {s.labels}: timestamps must increase")

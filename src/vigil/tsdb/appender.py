@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from vigil.model.labels import Labels
 from vigil.storage.interface import (
+    BATCH_DUPLICATE,
+    BATCH_OUT_OF_BOUNDS,
+    BATCH_OUT_OF_ORDER,
+    BATCH_UNKNOWN_REF,
     DuplicateSampleError,
     OutOfBoundsError,
     OutOfOrderError,
     SeriesRef,
     StorageError,
 )
-from vigil.tsdb.head import EMPTY_T, REASONS, Head, same_bits
+from vigil.tsdb.head import DEAD_T, EMPTY_T, REASONS, Head, same_bits
 
 __all__ = ["HeadAppender"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 class HeadAppender:
@@ -29,7 +37,18 @@ class HeadAppender:
     never wrong, only early.
     """
 
-    __slots__ = ("_epoch", "_head", "_hmax", "_labels", "_refs", "_rej", "_touched", "_ts", "_vs")
+    __slots__ = (
+        "_chunks",
+        "_epoch",
+        "_head",
+        "_hmax",
+        "_labels",
+        "_refs",
+        "_rej",
+        "_touched",
+        "_ts",
+        "_vs",
+    )
 
     def __init__(self, head: Head) -> None:
         self._head = head
@@ -44,6 +63,7 @@ class HeadAppender:
         self._ts: list[int] = []
         self._vs: list[float] = []
         self._touched: list[int] = []
+        self._chunks: list[tuple[I64, I64, F64]] = []  # batches, in order with the lists
         self._rej = dict.fromkeys(REASONS, 0)
 
     def append(self, ref: SeriesRef, labels: Labels | None, t: int, v: float) -> SeriesRef:
@@ -88,23 +108,94 @@ class HeadAppender:
         self._vs.append(v)
         return ref
 
+    def append_many(self, refs: I64, t: int, values: F64) -> npt.NDArray[np.uint8] | None:
+        """Samples of known series at one timestamp, checked vectorised (``BatchAppender``).
+
+        The same rules as :meth:`append`: a batch newer than anything the head held when
+        the transaction began only needs its refs checked; otherwise each sample is
+        compared with its series' newest committed one.
+        """
+        n = len(refs)
+        if not n:
+            return None
+        head = self._head
+        lt_all = head._lt
+        cap = len(lt_all)
+        lo, hi = int(refs.min()), int(refs.max())
+        if lo > 0 and hi < cap:
+            last = lt_all[refs]
+        else:
+            inside = (refs > 0) & (refs < cap)
+            last = np.full(n, DEAD_T, dtype=np.int64)
+            last[inside] = lt_all[refs[inside]]
+        codes: npt.NDArray[np.uint8] | None = None
+        keep: npt.NDArray[np.bool_] | None = None
+        dead = last == DEAD_T
+        if t > self._hmax:
+            if bool(dead.any()):
+                codes = np.where(dead, BATCH_UNKNOWN_REF, 0).astype(np.uint8)
+                keep = ~dead
+        else:
+            codes = np.zeros(n, dtype=np.uint8)
+            codes[dead] = BATCH_UNKNOWN_REF
+            live = ~dead
+            if t < head.min_valid_t:
+                codes[live] = BATCH_OUT_OF_BOUNDS
+                self._rej["out_of_bounds"] += int(live.sum())
+                keep = np.zeros(n, dtype=np.bool_)
+            else:
+                has = live & (last != EMPTY_T)
+                ooo = has & (t < last)
+                same_t = has & (t == last)
+                codes[ooo] = BATCH_OUT_OF_ORDER
+                self._rej["out_of_order"] += int(ooo.sum())
+                keep = live & ~ooo & ~same_t
+                if bool(same_t.any()):
+                    idx = np.flatnonzero(same_t)
+                    stored = head._lv[refs[idx]].view(np.uint64)
+                    differs = stored != values[idx].view(np.uint64)
+                    codes[idx[differs]] = BATCH_DUPLICATE  # the same bits: ignored, accepted
+                    self._rej["duplicate"] += int(differs.sum())
+            if not bool(codes.any()):
+                codes = None
+        if keep is not None:
+            refs, values = refs[keep], values[keep]
+        if len(refs):
+            if self._refs:
+                self._flush_lists()
+            self._chunks.append((refs, np.full(len(refs), t, dtype=np.int64), values))
+        return codes
+
+    def _flush_lists(self) -> None:
+        """The samples appended one by one so far, as a chunk (keeps the order of appends)."""
+        tl = self._ts
+        n = len(tl)
+        if tl.count(tl[0]) == n:  # one scrape, one timestamp
+            ts = np.full(n, tl[0], dtype=np.int64)
+        else:
+            ts = np.array(tl, dtype=np.int64)
+        self._chunks.append(
+            (np.array(self._refs, dtype=np.int64), ts, np.array(self._vs, dtype=np.float64))
+        )
+        self._refs, self._ts, self._vs = [], [], []
+
     def commit(self) -> None:
         head = self._head
-        n = len(self._refs)
         try:
-            if n or self._touched:
-                tl = self._ts
-                if n and tl.count(tl[0]) == n:  # one scrape, one timestamp
-                    ts = np.full(n, tl[0], dtype=np.int64)
+            if self._refs:
+                self._flush_lists()
+            chunks = self._chunks
+            if chunks or self._touched:
+                if len(chunks) == 1:
+                    refs, ts, vs = chunks[0]
+                elif chunks:
+                    refs = np.concatenate([c[0] for c in chunks])
+                    ts = np.concatenate([c[1] for c in chunks])
+                    vs = np.concatenate([c[2] for c in chunks])
                 else:
-                    ts = np.array(tl, dtype=np.int64)
-                pos = head.commit(
-                    np.array(self._refs, dtype=np.int64),
-                    ts,
-                    np.array(self._vs, dtype=np.float64),
-                    self._touched,
-                    self._epoch,
-                )
+                    refs = ts = np.empty(0, dtype=np.int64)
+                    vs = np.empty(0, dtype=np.float64)
+                pos = head.commit(refs, ts, vs, self._touched, self._epoch)
                 if pos and head.wal is not None:
                     head.wal.sync(pos)
         finally:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import itertools
 import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from vigil.model.labels import Labels
 from vigil.model.value import now_ms
-from vigil.storage.interface import StorageError
+from vigil.storage.interface import AppendError, ImportStats, Series, StorageError
 from vigil.tsdb.appender import HeadAppender
 from vigil.tsdb.block import Block, BlockMeta, remove_tmp_dirs, write_block
 from vigil.tsdb.compact import compact as compact_blocks
@@ -70,6 +71,8 @@ log = logging.getLogger("vigil.tsdb")
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+IMPORT_QUIET_S = 20.0
+"""Seconds after a bulk import before the background thread merges blocks again."""
 
 
 def _steady_malloc() -> None:
@@ -158,6 +161,9 @@ class TSDB:
         self._wake = threading.Event()
         self.head_compactions = 0
         self.block_compactions = 0
+        self.imported_blocks = 0
+        self._import_lock = threading.Lock()
+        self._last_import = -float("inf")  # monotonic time the last bulk import ended
         self._closed = False
 
     # -- opening --------------------------------------------------------------------
@@ -332,6 +338,130 @@ class TSDB:
     def blocks(self) -> tuple[Block, ...]:
         return self._blocks
 
+    # -- bulk import (backfill) ---------------------------------------------------------
+
+    def import_series(self, series: Sequence[Series]) -> ImportStats:
+        """Store whole series at once (``BulkImportable``); all or nothing, durable on return.
+
+        The rule: samples older than the *cutoff* are written straight into blocks, one
+        per ``block_duration`` range they touch (aligned as the head's blocks are), each
+        fsynced, then registered so queriers see them at once; where they overlap other
+        blocks, compaction merges them later (queriers merge them meanwhile), the
+        imported value winning at an equal timestamp. Samples at or after the cutoff go
+        through one head transaction with the head's rules (out of order, duplicate:
+        :class:`AppendError`, nothing stored).
+
+        The cutoff is the start of the ``block_duration`` range holding the head's
+        oldest sample (or the current time when the head is empty), and never below
+        the head's lower bound. When some samples fall before it, the head's lower
+        bound is raised to the cutoff first, so that no sample the head accepts
+        later falls behind a block (WAL replay would drop it). A crash during an
+        import may leave some of its blocks in place (the import was not
+        acknowledged; importing it again is idempotent).
+        """
+        if self._closed:
+            raise StorageError(f"{self.path}: the store is closed")
+        bd = self.block_duration_ms
+        head = self.head
+        t0 = time.monotonic()
+        tmin = min((int(s.timestamps[0]) for s in series if len(s)), default=None)
+        with self._import_lock:
+            with head.lock:
+                now = self._clock()
+                lo = head.mint if head.mint != DEAD_T else now
+                cutoff = max((min(lo, now) // bd) * bd, head.min_valid_t)
+                if tmin is not None and tmin < cutoff:
+                    # From now on the head refuses what belongs in the blocks written below.
+                    head.min_valid_t = cutoff
+            ranges: dict[int, list[tuple[Labels, np.ndarray, np.ndarray]]] = {}
+            recent: list[Series] = []
+            seen: set[Labels] = set()
+            samples = 0
+            for s in series:
+                ts, vs = s.timestamps, s.values
+                _check_import(s)
+                if s.labels in seen:
+                    raise ValueError(f"series {s.labels} is given twice")
+                seen.add(s.labels)
+                n = len(ts)
+                if not n:
+                    continue
+                samples += n
+                k = int(np.searchsorted(ts, cutoff, side="left"))
+                if k < n:
+                    recent.append(Series(s.labels, ts[k:], vs[k:]))
+                if not k:
+                    continue
+                first = int(ts[0]) // bd
+                last = int(ts[k - 1]) // bd
+                if first == last:
+                    ranges.setdefault(first, []).append((s.labels, ts[:k], vs[:k]))
+                    continue
+                bounds = np.arange(first + 1, last + 1, dtype=np.int64) * bd
+                cuts = [0, *np.searchsorted(ts[:k], bounds, side="left").tolist(), k]
+                for r, (a, b) in enumerate(itertools.pairwise(cuts), start=first):
+                    if b > a:
+                        ranges.setdefault(r, []).append((s.labels, ts[a:b], vs[a:b]))
+            app = head.appender() if recent else None
+            head_samples = 0
+            try:
+                if app is not None:
+                    for s in recent:
+                        ref = 0
+                        try:
+                            for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True):
+                                ref = app.append(ref, s.labels if not ref else None, t, v)
+                        except AppendError as exc:
+                            raise type(exc)(f"series {s.labels}: {exc}") from None
+                        head_samples += len(s)
+                written: list[Block] = []
+                try:
+                    # Ids newer than every block's: readers and compaction let the block
+                    # with the greater id win at equal timestamps.
+                    stamp = max(self._clock(), self._newest_block_ms() + 1) if ranges else 0
+                    for r in sorted(ranges):
+                        meta = write_block(
+                            self.path, ranges[r], mint=r * bd, maxt=(r + 1) * bd, now_ms=stamp
+                        )
+                        written.append(Block.open(meta.path))
+                    if written:
+                        with head.lock:
+                            head.min_valid_t = max(
+                                head.min_valid_t, max(b.meta.maxt for b in written)
+                            )
+                    if app is not None:
+                        app.commit()
+                        app = None
+                except BaseException:
+                    for b in written:
+                        self._delete_block(b)
+                    raise
+            finally:
+                if app is not None:
+                    app.rollback()
+            if written:
+                with head.lock:
+                    self._blocks = tuple(
+                        sorted((*self._blocks, *written), key=lambda b: (b.meta.mint, b.meta.ulid))
+                    )
+                self.imported_blocks += len(written)
+            self._last_import = time.monotonic()
+        log.info(
+            "imported %d samples of %d series in %.3f s: %d into %d blocks, %d into the head",
+            samples,
+            len(seen),
+            time.monotonic() - t0,
+            samples - head_samples,
+            len(written),
+            head_samples,
+        )
+        return ImportStats(
+            series=len(seen), samples=samples, blocks=len(written), head_samples=head_samples
+        )
+
+    def _newest_block_ms(self) -> int:
+        return max((_ulid_ms(b.meta.ulid) for b in self._blocks), default=0)
+
     # -- writes failing ------------------------------------------------------------
 
     def _on_write_error(self, exc: StorageError) -> None:
@@ -359,19 +489,25 @@ class TSDB:
                 return
             try:
                 self.head.encode_frozen()
-                self.compact()
+                quiet = time.monotonic() - self._last_import >= IMPORT_QUIET_S
+                self.compact(merge_blocks=quiet)
             except Exception:
                 if throttle.allow():
                     log.exception("compaction failed in %s (will retry)", self.path)
 
-    def compact(self) -> bool:
-        """Write head blocks, merge blocks, apply retention; returns whether anything changed."""
+    def compact(self, *, merge_blocks: bool = True) -> bool:
+        """Write head blocks, merge blocks, apply retention; returns whether anything changed.
+
+        The background thread passes ``merge_blocks=False`` while a bulk import is under
+        way (within :data:`IMPORT_QUIET_S` of the last one), so that it merges the
+        imported blocks once at the end rather than again after every request.
+        """
         with self._compact_lock:
             changed = False
             self.head.encode_frozen()
             while self._compact_head_once():
                 changed = True
-            while self._compact_blocks_once():
+            while merge_blocks and self._compact_blocks_once():
                 changed = True
             changed |= self._apply_retention()
             return changed
@@ -561,3 +697,22 @@ class TSDB:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_import(s: Series) -> None:
+    ts = s.timestamps
+    if ts.ndim != 1 or ts.shape != s.values.shape:
+        raise ValueError(f"series {s.labels}: timestamps {ts.shape} and values differ in shape")
+    if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        raise ValueError(f"series {s.labels}: timestamps must increase")
+
+
+def _ulid_ms(ulid: str) -> int:
+    """The milliseconds a block id was made at (its first 10 Crockford base32 digits)."""
+    ms = 0
+    for ch in ulid[:10]:
+        ms = ms * 32 + _CROCKFORD.index(ch)
+    return ms
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
