@@ -70,7 +70,10 @@ class _Evaluator(Protocol):
 
 
 def _no_eval(expr: Expr) -> Value:
-    raise NotImplementedError("this context cannot evaluate sub-expressions")
+    raise RuntimeError(
+        "this EvalContext has no evaluator: sub-expressions are evaluated only in a context "
+        "made by the Engine"
+    )
 
 
 @dataclass(slots=True)
