@@ -505,18 +505,22 @@ def query_routes(
             q.close()
         return sorted(found)
 
-    async def labels(request: Request) -> Response:
+    async def label_listing(request: Request, name: str | None) -> Response:
+        """Label names (*name* None) or the values of label *name*: one parameter set, one shape."""
         params = await _params(request)
         start = _time(params, "start", MIN_TIME_MS)
         end = _time(params, "end", MAX_TIME_MS)
         limit = _limit(params)
         sets = _matcher_sets(params)
-        names = await run(lambda: names_or_values(start, end, sets, None))
+        found = await run(lambda: names_or_values(start, end, sets, name))
         warnings = []
-        if limit and len(names) > limit:
-            names = names[:limit]
+        if limit and len(found) > limit:
+            found = found[:limit]
             warnings.append("results truncated due to limit")
-        return _success(names, warnings)
+        return _success(found, warnings)
+
+    async def labels(request: Request) -> Response:
+        return await label_listing(request, None)
 
     async def label_values(request: Request) -> Response:
         name = request.path_params["name"]
@@ -524,17 +528,7 @@ def query_routes(
             name = _unescape_label_name(name)
         if not name:  # Prometheus 3 accepts any non-empty UTF-8 name
             raise BadDataError(f'invalid label name: "{name}"')
-        params = await _params(request)
-        start = _time(params, "start", MIN_TIME_MS)
-        end = _time(params, "end", MAX_TIME_MS)
-        limit = _limit(params)
-        sets = _matcher_sets(params)
-        values = await run(lambda: names_or_values(start, end, sets, name))
-        warnings = []
-        if limit and len(values) > limit:
-            values = values[:limit]
-            warnings.append("results truncated due to limit")
-        return _success(values, warnings)
+        return await label_listing(request, name)
 
     async def metadata(request: Request) -> Response:
         params = await _params(request)

@@ -491,30 +491,6 @@ def _predict_linear(ctx: EvalContext, args: list[Value], call: Call) -> Value:
     return _vector(m, w, (slope * duration + intercept, ok))
 
 
-@register("resets")
-def _resets(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, resets_windows(w))
-
-
-@register("changes")
-def _changes(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, changes_windows(w))
-
-
-@register("sum_over_time")
-def _sum_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, sum_windows(w))
-
-
-@register("avg_over_time")
-def _avg_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, avg_windows(w))
-
-
 @register("count_over_time")
 def _count_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
     m, w = _windows(ctx, args)
@@ -539,12 +515,6 @@ def _max_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
 def _min_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
     m, w = _windows(ctx, args)
     return _vector(m, w, extreme_windows(w, largest=False))
-
-
-@register("stdvar_over_time")
-def _stdvar_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, variance_windows(w))
 
 
 @register("stddev_over_time")
@@ -634,12 +604,6 @@ def _quantile_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Valu
     return _vector(m, w, result)
 
 
-@register("mad_over_time")
-def _mad_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
-    m, w = _windows(ctx, args)
-    return _vector(m, w, mad_windows(w))
-
-
 @register("double_exponential_smoothing", "holt_winters")
 def _double_exponential_smoothing(ctx: EvalContext, args: list[Value], call: Call) -> Value:
     m, w = _windows(ctx, args)
@@ -704,3 +668,26 @@ def _absent_over_time(ctx: EvalContext, args: list[Value], call: Call) -> Value:
     else:
         covered = np.zeros(ctx.n_steps, dtype=bool)
     return absent_vector(ctx, covered, call.args[0])
+
+
+def _window_kernel(kernel: Callable[[Windows], _Result]) -> FunctionImpl:
+    """A range function whose whole work is one kernel over the windows."""
+
+    def impl(ctx: EvalContext, args: list[Value], call: Call) -> Value:
+        m, w = _windows(ctx, args)
+        return _vector(m, w, kernel(w))
+
+    return impl
+
+
+# Range functions that are a single window kernel each.
+_WINDOW_KERNELS: dict[str, Callable[[Windows], _Result]] = {
+    "resets": resets_windows,
+    "changes": changes_windows,
+    "sum_over_time": sum_windows,
+    "avg_over_time": avg_windows,
+    "stdvar_over_time": variance_windows,
+    "mad_over_time": mad_windows,
+}
+for _name, _kernel in _WINDOW_KERNELS.items():
+    register(_name)(_window_kernel(_kernel))
