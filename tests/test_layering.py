@@ -24,6 +24,7 @@ LAYERS = [
     "scrape",
     "tsdb",
     "promql",
+    "gotmpl",
     "rules",
     "notify",
     "logs",
