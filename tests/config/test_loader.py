@@ -98,8 +98,27 @@ def test_kubernetes_style_prometheus_yml() -> None:
     assert c.global_config.external_labels == {"cluster": "eu1"}
     notes = " ".join(c.ignored)
     assert "kubernetes_sd_configs" in notes
-    assert "rule_files" in notes
+    assert "rule_files" not in notes
+    assert c.rule_files == ("rules/*.yml",)
     assert "remote_write" in notes
+
+
+def test_rule_files_resolve_against_the_config_folder_and_globs_only_in_the_last_element(
+    tmp_path: Path,
+) -> None:
+    c = parse_config(
+        "rule_files: [alerts.yml, 'rules/*.yml', /etc/vigil/r.yml]\n", base_dir=str(tmp_path)
+    )
+    assert c.rule_files == (
+        str(tmp_path / "alerts.yml"),
+        str(tmp_path / "rules" / "*.yml"),
+        "/etc/vigil/r.yml",
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config("rule_files:\n  - ok.yml\n  - 'r*/x.yml'\n", "p.yml")
+    assert str(err.value) == (
+        "p.yml:3:5: rule_files[1]: 'r*/x.yml': wildcards are only allowed in the last path element"
+    )
 
 
 def test_everything_vigil_implements(tmp_path: Path) -> None:
@@ -402,7 +421,7 @@ def test_anchors_and_merge_keys() -> None:
                 job_name: a
                 metrics_path: /own
             """
-        ).replace("x-common", "rule_files")
+        ).replace("x-common", "tracing")
     )
     (a,) = c.scrape_configs
     assert a.scrape_interval == Duration(7000)

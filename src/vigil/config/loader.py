@@ -32,10 +32,9 @@ __all__ = ["load_config", "parse_config"]
 
 log = logging.getLogger("vigil.config")
 
-_TOP_KEYS = ("global", "scrape_configs", "storage")
+_TOP_KEYS = ("global", "scrape_configs", "storage", "rule_files")
 # Prometheus sections that vigil reads past (later issues implement some of them).
 _TOP_IGNORED = (
-    "rule_files",
     "alerting",
     "remote_write",
     "remote_read",
@@ -122,6 +121,7 @@ def parse_config(
     g = _read_global(r, fields.get("global"))
     storage = _read_storage(r, fields.get("storage"))
     scrape_configs = _read_scrape_configs(r, fields.get("scrape_configs"), g)
+    rule_files = _read_rule_files(r, fields.get("rule_files"))
     if r.problems:
         raise ConfigError(r.problems)
     out = logger or log
@@ -131,9 +131,31 @@ def parse_config(
         global_config=g,
         scrape_configs=tuple(scrape_configs),
         storage=storage,
+        rule_files=rule_files,
         ignored=tuple(r.notes),
         source=filename,
     )
+
+
+def _read_rule_files(r: NodeReader, f: Field | None) -> tuple[str, ...]:
+    """Rule file patterns (globs in the last path element), made absolute against the config's folder."""
+    if f is None:
+        return ()
+    out: list[str] = []
+    for i, (pattern, node) in enumerate(r.string_list(f.value, "rule_files")):
+        if not pattern:
+            r.error(node, f"rule_files[{i}]", "empty file pattern")
+            continue
+        head = pattern.rpartition("/")[0]
+        if any(c in head for c in "*?["):
+            r.error(
+                node,
+                f"rule_files[{i}]",
+                f"{pattern!r}: wildcards are only allowed in the last path element",
+            )
+            continue
+        out.append(r.file_path(pattern))
+    return tuple(out)
 
 
 def _read_global(r: NodeReader, f: Field | None) -> GlobalConfig:

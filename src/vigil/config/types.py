@@ -337,6 +337,7 @@ class VigilConfig:
     global_config: GlobalConfig = field(default_factory=GlobalConfig)
     scrape_configs: tuple[ScrapeConfig, ...] = ()
     storage: StorageConfig = field(default_factory=StorageConfig)
+    rule_files: tuple[str, ...] = ()  # absolute patterns; globs in the last element
     ignored: tuple[str, ...] = ()
     source: str | None = None
 
