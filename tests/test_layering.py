@@ -31,6 +31,7 @@ LAYERS = [
     "traces",
     "api",
     "ui",
+    "alerting",
     "server",
     "demo",
     "cli",

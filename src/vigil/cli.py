@@ -83,7 +83,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server(sub)
     _add_import(sub)
+    _add_check(sub)
     return parser
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = sub.add_parser(
+        "check",
+        help="check rule files or an alertmanager.yml (like promtool / amtool check)",
+        description="Validate files without running them; exit 1 when any file has a problem.",
+    )
+    what = check.add_subparsers(dest="check_what", metavar="WHAT", required=True)
+    rules = what.add_parser(
+        "rules",
+        help="check Prometheus rule files",
+        description="Check Prometheus rule files as `promtool check rules` does.",
+    )
+    rules.add_argument("files", nargs="+", metavar="FILE")
+    rules.add_argument(
+        "--lint",
+        choices=("all", "duplicate-rules", "none"),
+        default="duplicate-rules",
+        help="extra checks: duplicate-rules warns about rules defined twice (default %(default)s)",
+    )
+    rules.add_argument(
+        "--lint-fatal", action="store_true", help="exit 3 when a lint check finds something"
+    )
+    rules.add_argument(
+        "--ignore-unknown-fields",
+        action="store_true",
+        help="accept fields this version does not know (default: they are errors)",
+    )
+    am = what.add_parser(
+        "alertmanager",
+        help="check an alertmanager.yml",
+        description="Check Alertmanager configuration files as `amtool check-config` does.",
+    )
+    am.add_argument("files", nargs="+", metavar="FILE")
+    test = sub.add_parser(
+        "test",
+        help="run unit tests of rules (promtool's test file format)",
+        description="Run rule unit tests written for `promtool test rules`, unchanged.",
+    )
+    test_what = test.add_subparsers(dest="test_what", metavar="WHAT", required=True)
+    test_rules = test_what.add_parser(
+        "rules",
+        help="run promtool-format rule unit-test files",
+        description="Run promtool-format rule unit-test files; exit 1 when any test fails.",
+    )
+    test_rules.add_argument("files", nargs="+", metavar="FILE")
+    test_rules.add_argument(
+        "--ignore-unknown-fields",
+        action="store_true",
+        help="accept fields this version does not know in rule and test files",
+    )
+    test_rules.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="run only the test groups whose name matches (repeatable)",
+    )
 
 
 def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,6 +179,21 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         choices=("tsdb", "memory"),
         default=_env_default("VIGIL_STORAGE", "tsdb"),
         help="tsdb keeps data in --data-dir; memory keeps nothing (env VIGIL_STORAGE)",
+    )
+    server.add_argument(
+        "--notifier-config",
+        default=os.environ.get("VIGIL_NOTIFIER_CONFIG") or None,
+        metavar="FILE",
+        help=(
+            "an alertmanager.yml: route and send alerts with vigil's built-in notifier "
+            "(env VIGIL_NOTIFIER_CONFIG; default: alerts are kept and shown, not sent)"
+        ),
+    )
+    server.add_argument(
+        "--default-rules",
+        action="store_true",
+        default=os.environ.get("VIGIL_DEFAULT_RULES", "") in ("1", "true", "yes"),
+        help="also evaluate vigil's default alert rules (env VIGIL_DEFAULT_RULES=1)",
     )
     server.add_argument(
         "--log-level",
@@ -183,11 +258,17 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     if config is not None and not config.is_file():
         print(f"vigil server: --config {config}: no such file", file=sys.stderr)
         return 2
+    notifier = Path(args.notifier_config) if args.notifier_config else None
+    if notifier is not None and not notifier.is_file():
+        print(f"vigil server: --notifier-config {notifier}: no such file", file=sys.stderr)
+        return 2
     settings = ServerSettings(
         config_file=config,
         data_dir=Path(args.data_dir),
         listen=args.listen,
         storage=args.storage,
+        notifier_config=notifier,
+        default_rules=args.default_rules,
     )
     try:
         asyncio.run(Server(settings).serve_forever())
@@ -305,6 +386,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "server":
         return _run_server(parser, args)
+    if args.command == "check":
+        if args.check_what == "rules":
+            from vigil.rules.check import check_rules
+
+            return check_rules(
+                args.files,
+                sys.stdout,
+                lint=args.lint,
+                lint_fatal=args.lint_fatal,
+                ignore_unknown_fields=args.ignore_unknown_fields,
+            )
+        from vigil.notify.config import check_config
+
+        return check_config(args.files, sys.stdout)
+    if args.command == "test":
+        from vigil.rules.unittest import run_test_files
+
+        return run_test_files(
+            args.files,
+            sys.stdout,
+            run=args.run,
+            ignore_unknown_fields=args.ignore_unknown_fields,
+        )
     if args.command == "import":
         return _run_import(
             args.file,

@@ -29,12 +29,18 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from vigil import __version__
+from vigil.alerting import Alerting, AlertingSettings
 from vigil.api import ActiveTarget, ApiOptions, DroppedTarget, create_app
+from vigil.api.alertmanager import AlertmanagerApi, alertmanager_routes, history_routes
 from vigil.api.query import QueryOptions
+from vigil.api.rules import rules_routes
 from vigil.api.status import StatusOptions
 from vigil.api.targets import format_duration
-from vigil.config import ConfigError, VigilConfig, load_config, parse_config
+from vigil.config import VigilConfig, load_config, parse_config
 from vigil.model import VigilError
+from vigil.notify.config import load_notify_config
+from vigil.promql.engine import Engine
+from vigil.rules.file import load_rule_files
 from vigil.scrape.manager import ScrapeManager, ScrapeSetupError
 from vigil.storage import Appendable, MemoryStorage
 from vigil.tsdb.db import TSDB
@@ -91,6 +97,8 @@ class ServerSettings:
     listen: str = DEFAULT_LISTEN
     storage: str = "tsdb"  # or "memory": nothing kept on disk
     default_config: Callable[[str], str] = default_config_text
+    notifier_config: Path | None = None  # an alertmanager.yml; None: alerts are kept, not sent
+    default_rules: bool = False  # also evaluate the packaged default rule pack
 
 
 class UvicornServer(uvicorn.Server):
@@ -202,6 +210,7 @@ class Server:
         self.config: VigilConfig | None = None
         self.storage: Any = None
         self.manager: ScrapeManager | None = None
+        self.alerting: Alerting | None = None
         self.storage_closed = False
         self.address = ""
         self._socket: socket.socket | None = None
@@ -287,9 +296,11 @@ class Server:
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
         if self.settings.config_file is not None:
             config = self.read_config()  # fail before anything is opened or bound
+            self.check_alerting(self.alerting_settings(config))
         self._bind()
         if self.settings.config_file is None:
             config = self.read_config()
+            self.check_alerting(self.alerting_settings(config))
         started = time.monotonic()
         where = "memory" if self.settings.storage == "memory" else str(self.settings.data_dir)
         log.info("opening storage", extra={"path": where})
@@ -302,6 +313,23 @@ class Server:
         appendable: Appendable = self.storage
         self.manager = ScrapeManager(appendable, clock=self.clock, registry=self.registry)
         await self._apply(config)
+        engine = Engine()
+        alerting = Alerting(
+            self.alerting_settings(config),
+            storage=self.storage,
+            engine=engine,
+            clock=self.clock,
+            registry=self.registry,
+        )
+        self.alerting = alerting
+        await alerting.start()
+        am_api = AlertmanagerApi(
+            lambda: alerting.notifier,
+            receivers=alerting.receivers,
+            config_text=alerting.config_text,
+            version=__version__,
+            clock=self.clock,
+        )
         app = create_app(
             ApiOptions(
                 appendable,
@@ -310,12 +338,17 @@ class Server:
                 ready=lambda: self._ready,
                 reload=self.reload,
                 clock=self.clock,
-                query=QueryOptions(self.storage),
+                query=QueryOptions(self.storage, engine=engine),
                 status=StatusOptions(
                     queryable=self.storage,
                     config=lambda: self.config,
                     flags=self._flags(),
                     store_stats=getattr(self.storage, "stats", None),
+                ),
+                routes=(
+                    lambda wrap: list(rules_routes(alerting.rules, wrap)),
+                    lambda wrap: list(alertmanager_routes(am_api)),
+                    lambda wrap: list(history_routes(alerting.history, wrap, self.clock)),
                 ),
             )
         )
@@ -340,6 +373,26 @@ class Server:
             },
         )
 
+    def alerting_settings(self, config: VigilConfig) -> AlertingSettings:
+        """Rules and notifier settings from the config file and the command line."""
+        s = self.settings
+        return AlertingSettings(
+            rule_files=config.rule_files,
+            default_rules=s.default_rules,
+            notifier_config=s.notifier_config,
+            data_dir=s.data_dir / "alerting" if s.storage != "memory" else None,
+            evaluation_interval_s=config.global_config.evaluation_interval.ms / 1000.0,
+            external_labels=dict(config.global_config.external_labels),
+            external_url=f"http://{self._self_target()}" if self.address else "",
+        )
+
+    @staticmethod
+    def check_alerting(settings: AlertingSettings) -> None:
+        """Raise ConfigError (file:line:col) if a rule file or the notifier config is bad."""
+        load_rule_files(settings.rule_paths())
+        if settings.notifier_config is not None:
+            load_notify_config(settings.notifier_config)
+
     def _flags(self) -> dict[str, str]:
         """The command-line settings, for ``/api/v1/status/flags``."""
         s = self.settings
@@ -348,6 +401,8 @@ class Server:
             "storage.tsdb.path": str(s.data_dir),
             "storage": s.storage,
             "web.listen-address": s.listen,
+            "notifier.config.file": str(s.notifier_config or ""),
+            "rules.default": str(s.default_rules).lower(),
         }
 
     async def _apply(self, config: VigilConfig) -> None:
@@ -364,8 +419,12 @@ class Server:
                 config = await asyncio.to_thread(self.read_config)
                 if self.config is not None and config.storage != self.config.storage:
                     log.warning("storage settings changed: they take effect at the next restart")
+                alerting = self.alerting_settings(config)
+                await asyncio.to_thread(self.check_alerting, alerting)
+                if self.alerting is not None:
+                    await self.alerting.reload(alerting)
                 await self._apply(config)
-            except (ConfigError, ScrapeSetupError, OSError) as exc:
+            except (VigilError, ScrapeSetupError, OSError) as exc:
                 self._reload_ok.set(0)
                 text = exc.format() if isinstance(exc, VigilError) else str(exc)
                 log.error("config reload failed; the old config stays", extra={"error": text})
@@ -385,6 +444,8 @@ class Server:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
                 await self._http_task
+        if self.alerting is not None:
+            await self.alerting.stop()
         if self.manager is not None:
             await self.manager.stop()
         if self.storage is not None:

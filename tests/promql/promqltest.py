@@ -39,6 +39,7 @@ import numpy as np
 from vigil.model.labels import METRIC_NAME, Labels
 from vigil.model.value import is_stale_nan
 from vigil.promql.parser import ParseOptions, parse_duration, parse_expr, parse_series_desc
+from vigil.promql.series_notation import load_series, merge_series, parse_series
 from vigil.storage import MemoryStorage
 
 __all__ = [
@@ -218,7 +219,7 @@ def _parse_load(header: str, body: list[str], where: str, line: int) -> Load:
             load.skipped_lines += 1
             continue
         try:
-            labels, values = parse_series_desc(text)
+            labels, values = parse_series(text)
         except Exception as err:
             raise ScriptError(f"{where}: bad series line {text!r}: {err}") from None
         if labels in by_labels:  # the later line wins
@@ -544,18 +545,10 @@ class _Store:
         self.storage = MemoryStorage()
 
     def load(self, cmd: Load) -> None:
-        for labels, values in cmd.series:
-            samples = self.data.setdefault(labels, {})
-            for i, v in enumerate(values):
-                if v is not None:
-                    samples[i * cmd.interval_ms] = v
+        for labels, by_time in merge_series(cmd.series, cmd.interval_ms).items():
+            self.data.setdefault(labels, {}).update(by_time)
         storage = MemoryStorage()
-        app = storage.appender()
-        for labels, samples in self.data.items():
-            ref = 0
-            for t in sorted(samples):
-                ref = app.append(ref, labels, t, samples[t])
-        app.commit()
+        load_series(storage, self.data)
         self.storage = storage
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from vigil.api.errors import (
     ApiError,
@@ -76,6 +76,8 @@ class ApiOptions:
     max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES
     query: QueryOptions | None = None  # the PromQL query API (/api/v1/query...), if served
     status: StatusOptions = field(default_factory=StatusOptions)
+    # More routes (alerting, UI): each callable gets the error-rendering wrapper.
+    routes: Sequence[Callable[[Callable[[Handler], Handler]], list[BaseRoute]]] = ()
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -235,7 +237,7 @@ def create_app(opts: ApiOptions) -> Starlette:
             return error_response(MethodNotAllowedError(f"{request.method} is not allowed here"))
         return error_response(NotFoundError(f"no such endpoint: {request.url.path}"))
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/api/v1/write", _api(remote_write), methods=["POST"]),
         Route("/api/v1/import/prometheus", _api(import_prometheus), methods=["POST"]),
         Route("/api/v1/targets", _api(targets), methods=["GET"]),
@@ -247,4 +249,6 @@ def create_app(opts: ApiOptions) -> Starlette:
     ]
     if opts.query is not None:
         routes += query_routes(opts.query, _api, opts.clock)
+    for more in opts.routes:
+        routes += more(_api)
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

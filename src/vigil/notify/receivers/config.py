@@ -14,7 +14,10 @@ __all__ = [
     "BasicAuth",
     "EmailConfig",
     "HTTPClientConfig",
+    "LogConfig",
     "PagerdutyConfig",
+    "PagerdutyImage",
+    "PagerdutyLink",
     "ReceiverConfig",
     "SlackConfig",
     "SlackField",
@@ -88,6 +91,7 @@ class SlackConfig:
     image_url: str = ""
     thumb_url: str = ""
     link_names: bool = False
+    update_message: bool = False
     short_fields: bool = False
     mrkdwn_in: tuple[str, ...] = ("fallback", "pretext", "text")
     fields: tuple[SlackField, ...] = ()
@@ -115,6 +119,19 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PagerdutyImage:
+    src: str = ""
+    alt: str = ""
+    href: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PagerdutyLink:
+    href: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class PagerdutyConfig:
     routing_key: str = ""  # Events API v2
     routing_key_file: str = ""
@@ -136,7 +153,18 @@ class PagerdutyConfig:
         ("num_firing", "{{ .Alerts.Firing | len }}"),
         ("num_resolved", "{{ .Alerts.Resolved | len }}"),
     )
+    images: tuple[PagerdutyImage, ...] = ()
+    links: tuple[PagerdutyLink, ...] = ()
+    timeout: float = 0.0  # seconds; 0 means the notifier's default
     http_config: HTTPClientConfig = field(default_factory=HTTPClientConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """vigil's ``log_configs``: one structured log line per notification (logger ``vigil.notify``)."""
+
+    send_resolved: bool = True
+    level: str = "info"  # debug, info, warning, error
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,4 +177,5 @@ class ReceiverConfig:
     slack_configs: tuple[SlackConfig, ...] = ()
     email_configs: tuple[EmailConfig, ...] = ()
     pagerduty_configs: tuple[PagerdutyConfig, ...] = ()
+    log_configs: tuple[LogConfig, ...] = ()
     unsupported: tuple[str, ...] = ()
