@@ -126,13 +126,19 @@ def _with_target(prefix: str, job: str, instance: str) -> str:
     return f"{name.rstrip()}{{{lab}}} "
 
 
-def generate(workdir: Path, n_series: int, hours: float) -> Dataset:
+def generate(workdir: Path, n_series: int, hours: float, *, end_s: int | None = None) -> Dataset:
+    """The data set in ``workdir`` (generated unless cached). By default it ends before
+    yesterday's midnight; ``end_s`` (Unix seconds) makes its last sample fall there instead
+    (bench/rule_eval.py: Prometheus evaluates rules at wall-clock time)."""
     if n_series % SERIES_PER_INSTANCE:
         raise BenchError(f"--series must be a multiple of {SERIES_PER_INSTANCE}")
     instances = n_series // SERIES_PER_INSTANCE
     steps = int(hours * 3600 // STEP_S)
-    # ends before yesterday's midnight (UTC): stable for a day, so the file is reused
-    start_s = int(time.time() // DAY * DAY - DAY - hours * 3600) + OFFSET_S
+    if end_s is None:
+        # ends before yesterday's midnight (UTC): stable for a day, so the file is reused
+        start_s = int(time.time() // DAY * DAY - DAY - hours * 3600) + OFFSET_S
+    else:
+        start_s = end_s - (steps - 1) * STEP_S
     end_s = start_s + (steps - 1) * STEP_S
     key = f"q-{n_series}x{hours:g}h-{STEP_S}s-{start_s}"
     om, done = workdir / f"{key}.om", workdir / f"{key}.done"

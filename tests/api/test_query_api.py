@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.api.conftest import serve
@@ -17,6 +18,7 @@ from vigil.api.query import (
     MIN_TIME_MS,
     QueryOptions,
     format_sample_value,
+    format_sample_values,
     format_timestamp,
     parse_duration_param,
     parse_time_param,
@@ -401,6 +403,18 @@ def test_unknown_path_and_method(client: httpx.Client) -> None:
 )
 def test_format_sample_value(value: float, text: str) -> None:
     assert format_sample_value(value) == text
+
+
+def test_format_sample_values_equals_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            [0.0, -0.0, 1.0, -2.5, math.inf, -math.inf, math.nan, 1e-4, 9.99e-5, 1e-6, 1e-7],
+            [1e15, 1e16, 9999999999999998.0, 1e20, 1e21, 123456789.125, 0.1 + 0.2],
+            rng.normal(size=200) * 10.0 ** rng.integers(-9, 23, 200),
+        ]
+    )
+    assert format_sample_values(values) == [format_sample_value(float(v)) for v in values]
 
 
 def test_parse_params() -> None:

@@ -234,3 +234,35 @@ def test_damaged_block_files_are_reported(
     (meta.path / "meta.json").unlink()
     with pytest.raises(CorruptBlockError, match=r"meta\.json: missing"):
         Block.open(meta.path)
+
+
+def test_read_many_equals_read_series(tmp_path: Path) -> None:
+    # many equal series (decoded as one batch) and the fixture's odd ones, several chunks each
+    same = [
+        (
+            Labels.from_dict({"__name__": "eq", "i": str(i)}),
+            np.arange(T0 + 7_000, T0 + 2 * H, 15_000, dtype=np.int64),
+            np.arange(480, dtype=np.float64) * (i + 1),
+        )
+        for i in range(30)
+    ]
+    meta = write_block(
+        tmp_path,
+        same + make_series(9, 30, T0, T0 + 2 * H),
+        mint=T0,
+        maxt=T0 + 2 * H,
+        chunk_samples=100,
+    )
+    b = Block.open(meta.path)
+    try:
+        sids = list(range(b.index.num_series))
+        for mint, maxt in [(T0, T0 + 2 * H), (T0 + H - 1, T0 + H + 300_000), (T0 - H, T0 - 1)]:
+            got = b.read_many(sids, mint, maxt)
+            assert len(got) == len(sids)
+            for sid, (ts, vs) in zip(sids, got, strict=True):
+                want_t, want_v = b.read_series(sid, mint, maxt)
+                np.testing.assert_array_equal(ts, want_t)
+                np.testing.assert_array_equal(vs.view(np.uint64), want_v.view(np.uint64))
+        assert b.read_many([], T0, T0 + H) == []
+    finally:
+        b.close()

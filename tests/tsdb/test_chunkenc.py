@@ -14,6 +14,7 @@ from vigil.tsdb.chunkenc import (
     MODE_XOR,
     ChunkError,
     decode,
+    decode_many,
     encode,
     encoded_count,
 )
@@ -146,3 +147,52 @@ def test_truncated_and_corrupted_chunks_raise_chunk_error_only() -> None:
             # May decode to other samples (the block's CRC catches those), never crash.
             with contextlib.suppress(ChunkError):
                 decode(bytes(bad))
+
+
+def _batch_cases() -> list[bytes]:
+    """Chunks of many shapes: equal ones (batched), odd ones, both value modes, exceptions."""
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(120):
+        n = [0, 1, 2, 5, 120, 1440][i % 6]
+        if i % 4:
+            ts = T0 + np.arange(n, dtype=np.int64) * 15_000
+        else:
+            ts = T0 + np.cumsum(rng.integers(1, 40_000, n))
+        kind = i % 5
+        if kind == 0:
+            vs = rng.random(n) * 1e6  # xor
+        elif kind == 1:
+            vs = np.cumsum(rng.integers(0, 100, n)).astype(np.float64)
+        elif kind == 2:
+            vs = np.round(rng.random(n) * 100, 2)
+            if n > 3:
+                vs[1], vs[-1] = STALE_NAN, -0.0  # exceptions
+        elif kind == 3:
+            vs = np.full(n, 3.5)
+        else:
+            vs = np.cumsum(rng.integers(0, 10**6, n)).astype(np.float64) / 1000
+            if n > 10:
+                vs[5] = math.inf
+        out.append(encode(ts, vs))
+    return out
+
+
+def test_decode_many_equals_decode_bit_for_bit() -> None:
+    chunks = _batch_cases()
+    got = decode_many(chunks)
+    assert len(got) == len(chunks)
+    for data, (ts, vs) in zip(chunks, got, strict=True):
+        want_t, want_v = decode(data)
+        assert ts.dtype == np.int64
+        assert vs.dtype == np.float64
+        np.testing.assert_array_equal(ts, want_t)
+        np.testing.assert_array_equal(vs.view(np.uint64), want_v.view(np.uint64))
+    assert decode_many([]) == []
+
+
+def test_decode_many_refuses_a_bad_chunk() -> None:
+    chunks = _batch_cases()
+    chunks[7] = chunks[7][:-3]
+    with pytest.raises(ChunkError):
+        decode_many(chunks)

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
+import numpy.typing as npt
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -188,6 +190,34 @@ def format_sample_value(v: float) -> str:
     return text
 
 
+def format_sample_values(values: npt.NDArray[np.float64] | Sequence[float]) -> list[str]:
+    """:func:`format_sample_value` over many values at once (same text for each).
+
+    Python's ``repr`` writes the shortest digits that round-trip, as Go's
+    ``strconv.FormatFloat(v, 'f', -1, 64)`` does; where it chooses fixed notation
+    (magnitudes from 1e-4 to below 1e16) only a trailing ``.0`` differs, so only
+    the other values take the slow path.
+    """
+    lst = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    return [
+        (r[:-2] if r[-2:] == ".0" else r)
+        if "e" not in r and "n" not in r
+        else format_sample_value(v)
+        for v, r in zip(lst, map(repr, lst), strict=True)
+    ]
+
+
+def _timestamps(steps_ms: Sequence[int] | npt.NDArray[np.int64]) -> list[int | float]:
+    """:func:`format_timestamp` of each step (whole seconds as ints)."""
+    arr = np.asarray(steps_ms, dtype=np.int64)
+    if not len(arr):
+        return []
+    if not bool((arr % 1000).any()):
+        out: list[int | float] = (arr // 1000).tolist()
+        return out
+    return [format_timestamp(t) for t in arr.tolist()]
+
+
 async def _params(request: Request) -> dict[str, list[str]]:
     """Query-string and form parameters together (as Go's ``r.FormValue`` sees them)."""
     out: dict[str, list[str]] = {}
@@ -274,7 +304,11 @@ def _final_labels(labels: Labels, drop: bool) -> Labels:
 
 
 def render_value(value: Any, steps: Sequence[int], *, range_query: bool) -> dict[str, Any]:
-    """``{"resultType", "result"}`` for a query's value, as Prometheus writes it."""
+    """``{"resultType", "result"}`` for a query's value, as Prometheus writes it.
+
+    Values are formatted a whole row at a time (:func:`format_sample_values`)
+    and step times once per query, not once per point.
+    """
     from vigil.promql.value import Matrix, Scalar, String, Vector
 
     if isinstance(value, String):
@@ -286,41 +320,42 @@ def render_value(value: Any, steps: Sequence[int], *, range_query: bool) -> dict
                 "resultType": "scalar",
                 "result": [format_timestamp(steps[0]), format_sample_value(float(vals[0]))],
             }
-        pts = [
-            [format_timestamp(t), format_sample_value(float(v))]
-            for t, v in zip(steps, vals, strict=True)
-        ]
+        pts = [list(p) for p in zip(_timestamps(steps), format_sample_values(vals), strict=True)]
         return {"resultType": "matrix", "result": [{"metric": {}, "values": pts}]}
     if isinstance(value, Vector):
         drop = value.drop_name
-        rows: list[tuple[Labels, int]] = []
-        for i, labels in enumerate(value.labels):
-            d = bool(drop[i]) if drop is not None else False
-            rows.append((_final_labels(labels, d), i))
+        drops = [False] * len(value.labels) if drop is None else drop.tolist()
+        rows = [
+            (_final_labels(labels, d), i)
+            for i, (labels, d) in enumerate(zip(value.labels, drops, strict=True))
+        ]
         if not range_query:
             t = format_timestamp(steps[0])
+            present = value.present[:, 0].tolist() if len(rows) else []
+            texts = format_sample_values(value.values[:, 0]) if len(rows) else []
             return {
                 "resultType": "vector",
                 "result": [
-                    {
-                        "metric": _labels_json(lb),
-                        "value": [t, format_sample_value(float(value.values[i, 0]))],
-                    }
+                    {"metric": _labels_json(lb), "value": [t, texts[i]]}
                     for lb, i in rows
-                    if value.present[i, 0]
+                    if present[i]
                 ],
             }
         rows.sort(key=lambda r: r[0])
+        times = _timestamps(steps)
         series = []
         for lb, i in rows:
-            idx = np.flatnonzero(value.present[i])
-            if len(idx) == 0:
-                continue
-            row = value.values[i]
-            pts = [
-                [format_timestamp(int(steps[int(j)])), format_sample_value(float(row[j]))]
-                for j in idx
-            ]
+            p = value.present[i]
+            if bool(p.all()):
+                pts = [
+                    list(x) for x in zip(times, format_sample_values(value.values[i]), strict=True)
+                ]
+            else:
+                idx = np.flatnonzero(p)
+                if len(idx) == 0:
+                    continue
+                texts = format_sample_values(value.values[i, idx])
+                pts = [[times[j], x] for j, x in zip(idx.tolist(), texts, strict=True)]
             series.append({"metric": _labels_json(lb), "values": pts})
         return {"resultType": "matrix", "result": series}
     if isinstance(value, Matrix):
@@ -330,8 +365,10 @@ def render_value(value: Any, steps: Sequence[int], *, range_query: bool) -> dict
             if hi <= lo:
                 continue
             pts = [
-                [format_timestamp(int(t)), format_sample_value(float(v))]
-                for t, v in zip(s.ts[lo:hi], s.vs[lo:hi], strict=True)
+                list(x)
+                for x in zip(
+                    _timestamps(s.ts[lo:hi]), format_sample_values(s.vs[lo:hi]), strict=True
+                )
             ]
             out.append({"metric": _labels_json(s.labels), "values": pts})
         return {"resultType": "matrix", "result": out}
@@ -355,7 +392,21 @@ def _success(data: Any, warnings: Sequence[str] = (), infos: Sequence[str] = ())
         body["warnings"] = list(warnings)
     if infos:
         body["infos"] = list(infos)
-    return JSONResponse(body)
+    return _JSONResponse(body)
+
+
+class _JSONResponse(JSONResponse):
+    """Starlette's JSON response rendered by orjson (same bytes for the API's shapes, faster).
+
+    Falls back to the standard encoder for what orjson refuses (lone surrogates in
+    a string, integers past 64 bits), so no body that rendered before fails now.
+    """
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 def query_error(err: BaseException) -> ApiError:

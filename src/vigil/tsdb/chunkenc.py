@@ -28,6 +28,7 @@ staleness marker, ``-0.0``) round-trips exactly. The byte layout is in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,7 @@ __all__ = [
     "CHUNK_VERSION",
     "ChunkError",
     "decode",
+    "decode_many",
     "encode",
     "encoded_count",
 ]
@@ -266,16 +268,17 @@ def _bad_version(data: bytes) -> str:
     return f"chunk version {data[0]} is not supported (this build reads version {CHUNK_VERSION})"
 
 
-def decode(data: bytes) -> tuple[I64, F64]:
-    """Decode a chunk made by :func:`encode` into (timestamps, values).
-
-    Raises :class:`ChunkError` for bytes that are not a well-formed chunk.
-    """
+def _parse(
+    data: bytes, dctx: zstandard.ZstdDecompressor | None = None
+) -> tuple[int, int, int, int, int, int, int, int, bytes]:
+    """A chunk's header fields and its raw (decompressed) payload:
+    ``(n, t0 zigzagged, t width, mode, decimals, v width, first value, exceptions, payload)``
+    where the first value is the zigzagged first mantissa (decimal) or the raw bits (xor)."""
     if not data or data[0] != CHUNK_VERSION:
         raise ChunkError(_bad_version(data))
     n, pos = _get_uvarint(data, 1)
     if n == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        return 0, 0, 0, MODE_XOR, 0, 0, 0, 0, b""
     try:
         t0z, pos = _get_uvarint(data, pos)
         tw = data[pos]
@@ -283,16 +286,15 @@ def decode(data: bytes) -> tuple[I64, F64]:
         pos += 2
         if mode == MODE_DECIMAL:
             k, vw = data[pos], data[pos + 1]
-            m0z, pos = _get_uvarint(data, pos + 2)
+            v0, pos = _get_uvarint(data, pos + 2)
             n_exc, pos = _get_uvarint(data, pos)
-            v0_bits = 0
         elif mode == MODE_XOR:
             vw = data[pos]
-            v0_bits = int.from_bytes(data[pos + 1 : pos + 9], "little")
+            v0 = int.from_bytes(data[pos + 1 : pos + 9], "little")
             if pos + 9 > len(data):
                 raise IndexError
             pos += 9
-            k = m0z = n_exc = 0
+            k = n_exc = 0
         else:
             raise ChunkError(f"chunk value mode {mode} is unknown")
         codec = data[pos]
@@ -309,7 +311,8 @@ def decode(data: bytes) -> tuple[I64, F64]:
         try:
             # A streaming decompressor grows its output as it goes, so a corrupted
             # header cannot make it allocate more than the data really expands to.
-            dctx = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+            if dctx is None:
+                dctx = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
             dobj = dctx.decompressobj()
             payload = dobj.decompress(data[pos:])
             if not dobj.eof:
@@ -324,6 +327,18 @@ def decode(data: bytes) -> tuple[I64, F64]:
         raise ChunkError(f"chunk codec {codec} is unknown")
     if len(payload) != size:
         raise ChunkError(f"chunk payload has {len(payload)} bytes, its header says {size}")
+    return n, t0z, tw, mode, k, vw, v0, n_exc, payload
+
+
+def decode(data: bytes) -> tuple[I64, F64]:
+    """Decode a chunk made by :func:`encode` into (timestamps, values).
+
+    Raises :class:`ChunkError` for bytes that are not a well-formed chunk.
+    """
+    n, t0z, tw, mode, k, vw, v0, n_exc, payload = _parse(data)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    v0_bits, m0z = v0, v0
     buf = memoryview(payload)
 
     ts = np.empty(n, dtype=np.int64)
@@ -357,3 +372,93 @@ def decode(data: bytes) -> tuple[I64, F64]:
         raw = np.frombuffer(buf[off + 4 * n_exc :], dtype="<u8", count=n_exc)
         vs.view(np.uint64)[idx] = raw
     return ts, vs
+
+
+# -- batch decoding ----------------------------------------------------------------
+
+_BATCH_MIN = 4
+"""Chunks of one shape decoded together from this many; fewer go through :func:`decode`."""
+_BATCH_SAMPLES = 12_000
+"""Samples per batch at most: each temporary (8 bytes a sample) stays below glibc's mmap
+threshold (128 KiB, pinned by :mod:`vigil.tsdb.db`), where every allocation would be a fresh
+mapping, page-faulted in and unmapped again (measured: 10x slower per NumPy operation)."""
+
+
+def _unshuffle_rows(planes: npt.NDArray[np.uint8], width: int) -> U64:
+    """:func:`_unshuffle` of many equal-length streams: ``planes`` is uint8[g, width, count]."""
+    g, _, count = planes.shape
+    if width == 1:
+        return planes[:, 0, :].astype(np.uint64)
+    out = np.zeros((g, count, 8), dtype=np.uint8)
+    if width:
+        out[:, :, :width] = planes.transpose(0, 2, 1)
+    return out.view("<u8").reshape(g, count).astype(np.uint64, copy=False)
+
+
+def decode_many(chunks: Sequence[bytes]) -> list[tuple[I64, F64]]:
+    """``[decode(c) for c in chunks]``, bit for bit, but vectorised across chunks.
+
+    Chunks of one shape (sample count, widths, value mode, decimals), as a block's
+    series scraped at one interval mostly are, are decoded as the rows of 2-D
+    arrays: every step is one NumPy call for the whole group instead of one per
+    chunk. The arrays returned are rows of those (read-only use). Raises
+    :class:`ChunkError` for a malformed chunk.
+    """
+    out: list[tuple[I64, F64] | None] = [None] * len(chunks)
+    parsed = []
+    groups: dict[tuple[int, int, int, int, int], list[int]] = {}
+    dctx = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+    for i, data in enumerate(chunks):
+        p = _parse(data, dctx)
+        parsed.append(p)
+        n, _, tw, mode, k, vw = p[:6]
+        if n > 1:
+            groups.setdefault((n, tw, vw, mode, k), []).append(i)
+        else:
+            out[i] = decode(data)
+    batches: list[tuple[tuple[int, int, int, int, int], list[int]]] = []
+    for key, members in groups.items():
+        if len(members) < _BATCH_MIN:
+            for i in members:
+                out[i] = decode(chunks[i])
+            continue
+        per = max(_BATCH_MIN, _BATCH_SAMPLES // key[0])
+        batches += [(key, members[j : j + per]) for j in range(0, len(members), per)]
+    for (n, tw, vw, mode, k), members in batches:
+        g = len(members)
+        c = n - 1
+        size = (tw + vw) * c
+        rows = [parsed[i] for i in members]
+        arr = np.frombuffer(b"".join(r[8][:size] for r in rows), dtype=np.uint8).reshape(g, size)
+        ts = np.empty((g, n), dtype=np.int64)
+        ts[:, 0] = _unzigzag(np.array([r[1] for r in rows], dtype=np.uint64))
+        dod = _unzigzag(_unshuffle_rows(arr[:, : tw * c].reshape(g, tw, c), tw))
+        np.cumsum(dod, axis=1, out=dod)
+        np.cumsum(dod, axis=1, out=ts[:, 1:])
+        ts[:, 1:] += ts[:, :1]
+        first = np.array([r[6] for r in rows], dtype=np.uint64)
+        u = _unshuffle_rows(arr[:, tw * c :].reshape(g, vw, c), vw)
+        if mode == MODE_XOR:
+            bits = np.empty((g, n), dtype=np.uint64)
+            bits[:, 0] = first
+            bits[:, 1:] = u
+            np.bitwise_xor.accumulate(bits, axis=1, out=bits)
+            vs = bits.view(np.float64)
+        else:
+            m = np.empty((g, n), dtype=np.int64)
+            m[:, 0] = _unzigzag(first)
+            m[:, 1:] = _unzigzag(u)
+            np.cumsum(m, axis=1, out=m)
+            vs = m.astype(np.float64) / float(10**k)
+        for j, i in enumerate(members):
+            row_v = vs[j]
+            n_exc = rows[j][7]
+            if n_exc:
+                buf = memoryview(rows[j][8])
+                idx = np.frombuffer(buf[size:], dtype="<u4", count=n_exc).astype(np.intp)
+                if int(idx.max()) >= n:
+                    raise ChunkError("chunk exception index is out of range")
+                raw = np.frombuffer(buf[size + 4 * n_exc :], dtype="<u8", count=n_exc)
+                row_v.view(np.uint64)[idx] = raw
+            out[i] = (ts[j], row_v)
+    return [o for o in out if o is not None]
