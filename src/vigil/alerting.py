@@ -26,7 +26,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from vigil.model import Labels
 from vigil.model.alert import Alert
+from vigil.model.alert import fingerprint as labels_fingerprint
 from vigil.notify.config import NotifyConfig, load_notify_config, parse_notify_config
 from vigil.notify.history import AlertEvent, AlertHistory
 from vigil.notify.notifier import Notifier
@@ -135,25 +137,49 @@ class Alerting:
             external_labels=dict(settings.external_labels),
             external_url=settings.external_url,
             clock=self.clock,
+            on_state=self._rule_state,
         )
 
     def _from_rules(self, alerts: Sequence[Alert]) -> None:
         """Rules evaluate in worker threads; the notifier lives on the event loop."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            self.put_alerts(alerts)
+            self.notifier.put_alerts(alerts)
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            self.put_alerts(alerts)
+            self.notifier.put_alerts(alerts)
         else:
-            loop.call_soon_threadsafe(self.put_alerts, list(alerts))
+            loop.call_soon_threadsafe(self.notifier.put_alerts, list(alerts))
+
+    def _rule_state(
+        self, rule: str, labels: Labels, new: str, old: str, value: float, t: float
+    ) -> None:
+        """A rule's alert changed state (called from the evaluating thread)."""
+        self.history.record(
+            [
+                AlertEvent(
+                    time=t,
+                    kind="state",
+                    alertname=rule,
+                    fingerprint=fingerprint_string(labels_fingerprint(labels)),
+                    state=new,
+                    previous=old,
+                    labels=labels.to_dict(),
+                    severity=labels.get("severity"),
+                    value=value,
+                )
+            ]
+        )
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
-        """Alerts from the rules or the v2 API: into the notifier, transitions into the history."""
+        """Alerts posted to the v2 API: into the notifier; firing/resolved changes into the history.
+
+        (Rule alerts record their own transitions, pending included, through the rule context.)
+        """
         if not alerts:
             return
         self.notifier.put_alerts(alerts)

@@ -329,6 +329,7 @@ class Server:
             config_text=alerting.config_text,
             version=__version__,
             clock=self.clock,
+            put_alerts=alerting.put_alerts,
         )
         app = create_app(
             ApiOptions(

@@ -79,8 +79,10 @@ class AlertmanagerApi:
         config_text: Callable[[], str],
         version: str,
         clock: Callable[[], float] = time.time,
+        put_alerts: Callable[[list[Alert]], object] | None = None,
     ) -> None:
         self.notifier = notifier
+        self.put_alerts = put_alerts or (lambda alerts: notifier().put_alerts(alerts))
         self.receivers = receivers
         self.config_text = config_text
         self.version = version
@@ -258,7 +260,7 @@ def alertmanager_routes(api: AlertmanagerApi) -> list[Route]:
             raise BadDataError("expected a JSON list of alerts")
         now = api.clock()
         alerts = [_postable_alert(i, item, now) for i, item in enumerate(body)]
-        api.notifier().put_alerts(alerts)
+        api.put_alerts(alerts)
         return Response(status_code=200)
 
     async def get_alerts(request: Request) -> Response:

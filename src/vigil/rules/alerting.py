@@ -176,6 +176,10 @@ class AlertingRule(Rule):
                 )
             alerts[lb] = ActiveAlert(lb, annotations, AlertState.PENDING, value, ts)
 
+        def changed(a: ActiveAlert, new: str, old: str) -> None:
+            if ctx.on_state is not None:
+                ctx.on_state(self.name, a.labels, new, old, a.value, ts)
+
         for lb, a in alerts.items():
             old = self.active.get(lb)
             if old is not None and old.state != AlertState.INACTIVE:
@@ -183,6 +187,7 @@ class AlertingRule(Rule):
                 old.annotations = a.annotations
                 continue
             self.active[lb] = a
+            changed(a, "pending", "inactive")
 
         out: list[tuple[Labels, float]] = []
         n_active = 0
@@ -199,9 +204,14 @@ class AlertingRule(Rule):
                 ):
                     del self.active[lb]
                 if a.state != AlertState.INACTIVE and not keep_firing:
+                    was = a.state
                     a.state = AlertState.INACTIVE
                     a.resolved_at = ts
                     self.on_resolved(ts)
+                    if was == AlertState.FIRING:
+                        changed(a, "resolved", "firing")
+                    else:
+                        changed(a, "inactive", str(was))
                 if not keep_firing:
                     continue
             else:
@@ -210,6 +220,7 @@ class AlertingRule(Rule):
             if a.state == AlertState.PENDING and ts - a.active_at >= self.for_s:
                 a.state = AlertState.FIRING
                 a.fired_at = ts
+                changed(a, "firing", "pending")
             if self.restored:
                 out.append((self.alerts_labels(a), 1.0))
                 out.append((self.for_state_labels(a.labels), float(math.floor(a.active_at))))
@@ -255,8 +266,8 @@ class AlertingRule(Rule):
 class PythonRule(AlertingRule):
     """An alert driven by a Python callable instead of a query (embedded mode).
 
-    ``func()`` returning ``True`` (or a number) means "active" with value 1 (or
-    that number); ``False`` or ``None`` means "not active". After an alert
+    ``func()`` returning ``True`` (or a non-zero number) means "active" with value 1
+    (or that number); ``False``, ``None`` or ``0`` means "not active". After an alert
     resolves, the rule stays quiet for ``cooldown_s`` seconds.
     """
 
@@ -294,7 +305,7 @@ class PythonRule(AlertingRule):
             result = self.func()
         except Exception as exc:
             raise RuleError(f"python rule {self.name!r} failed: {exc!r}") from exc
-        if result is None or result is False:
+        if result is None or result is False or (isinstance(result, int | float) and result == 0):
             return []
         if isinstance(result, bool) or not isinstance(result, int | float):
             value = 1.0

@@ -25,6 +25,7 @@ __all__ = [
     "RuleContext",
     "RuleError",
     "RuleHealth",
+    "StateFunc",
     "build_labels",
     "parse_rule_expr",
 ]
@@ -35,6 +36,10 @@ with empty labels); raises on failure."""
 
 NotifyFunc = Callable[[Sequence[Alert]], None]
 """Receives the alerts an evaluation wants sent (firing, re-sent, or resolved)."""
+
+StateFunc = Callable[[str, Labels, str, str, float, float], None]
+"""``on_state(rule, alert_labels, new_state, old_state, value, t)`` for each alert transition:
+``pending``, ``firing``, ``resolved`` (was firing) or ``inactive`` (was pending); ``t`` in seconds."""
 
 PARSE_OPTIONS = ParseOptions(enable_experimental_functions=True)
 
@@ -50,6 +55,7 @@ class RuleContext:
     external_url: str = ""
     clock: Callable[[], float] = time.time
     resend_delay_s: float = 60.0
+    on_state: StateFunc | None = None
 
     def external_labels_dict(self) -> dict[str, str]:
         el = self.external_labels
