@@ -327,6 +327,7 @@ class Vigil(System):
             f"--data-dir={self.data_dir}",
             f"--listen=127.0.0.1:{self.port}",
             "--log-level=warning",  # like the peers' warn level
+            "--public-ingest",  # the peers take writes and imports without credentials too
         ]
         if config is not None:
             cmd.append(f"--config={config}")

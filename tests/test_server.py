@@ -28,6 +28,7 @@ from vigil.model.matchers import Matcher, MatchType
 from vigil.server import Server, ServerSettings, default_config_text, parse_listen
 from vigil.storage import Series
 from vigil.tsdb.db import TSDB
+from vigil.ui.users import Role
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -133,6 +134,15 @@ class InProcess:
         self._thread.join(30)
         assert not self._thread.is_alive()
 
+    def token(self, role: str = "admin") -> str:
+        """A fresh API token with ``role`` (the UI's access control guards every change)."""
+        assert self.server.ui is not None
+        _, secret = self.server.ui.users.create_token(f"test-{role}", Role.parse(role), "test")
+        return secret
+
+    def auth(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
     def select(self, **labels: str) -> list[Series]:
         q = self.server.storage.querier(0, 2**62)
         try:
@@ -232,7 +242,10 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_errors(
         _write(
             cfg, "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n    bogus: 1\n"
         )
-        r = httpx.post(srv.url + "/-/reload")
+        admin = srv.auth()
+        assert httpx.post(srv.url + "/-/reload").status_code == 401  # reload is for admins
+        assert httpx.post(srv.url + "/-/reload", headers=srv.auth("editor")).status_code == 403
+        r = httpx.post(srv.url + "/-/reload", headers=admin)
         assert r.status_code == 400
         err = r.json()
         assert err["errorType"] == "bad_data"
@@ -241,7 +254,7 @@ def test_reload_applies_a_good_config_and_keeps_the_old_one_on_errors(
         assert pools() == {"a"}
         assert "vigil_config_last_reload_successful 0.0" in httpx.get(srv.url + "/metrics").text
         _write(cfg, _config(("a", target.address), ("b", target.address)))
-        assert httpx.post(srv.url + "/-/reload").status_code == 200
+        assert httpx.post(srv.url + "/-/reload", headers=admin).status_code == 200
         assert pools() == {"a", "b"}
         _wait("job b scraped", lambda: srv.select(__name__="demo_hits_total", job="b"))
 
@@ -346,6 +359,7 @@ def test_acknowledged_remote_writes_survive_kill_9(tmp_path: Path) -> None:
         str(tmp_path / "data"),
         "--listen",
         f"127.0.0.1:{port}",
+        "--public-ingest",
         log=log,
     )
     acked: list[tuple[int, int]] = []
@@ -449,6 +463,7 @@ def test_a_real_prometheus_remote_writes_its_samples_to_vigil(
             f"  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n"
             "remote_write:\n"
             f"  - url: {srv.url}/api/v1/write\n"
+            f"    authorization: {{credentials: {srv.token('editor')}}}\n"
             "    queue_config: {batch_send_deadline: 1s, max_samples_per_send: 1000}\n"
         )
         log = tmp_path / "prometheus.log"

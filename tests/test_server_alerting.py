@@ -179,6 +179,7 @@ def test_a_rule_file_alert_reaches_the_webhook_and_shows_in_every_api(
 def test_silences_through_the_v2_api_mute_and_expire(tmp_path: Path, webhook: Webhook) -> None:
     config, am = _files(tmp_path, webhook)
     with in_process(_settings(tmp_path, config, am)) as srv, httpx.Client(timeout=10) as c:
+        c.headers.update(srv.auth("editor"))  # silences are for editors
         _wait("the alert", lambda: c.get(f"{srv.url}/api/v2/alerts").json())
         now = datetime.now(UTC)
         silence: dict[str, Any] = {
@@ -221,6 +222,7 @@ def test_bad_rule_files_and_notifier_configs_are_refused_on_reload_and_nothing_s
 ) -> None:
     config, am = _files(tmp_path, webhook)
     with in_process(_settings(tmp_path, config, am)) as srv, httpx.Client(timeout=10) as c:
+        c.headers.update(srv.auth("admin"))  # reloads are for admins
         _wait("the first delivery", lambda: webhook.bodies)
         rules_file = tmp_path / "rules.yml"
         rules_file.write_text(RULES.replace("vector(42)", "sum(rate(x[5m])"))
@@ -283,6 +285,7 @@ def test_a_real_prometheus_sends_its_alerts_to_the_v2_api(tmp_path: Path) -> Non
             "global: {evaluation_interval: 1s, external_labels: {replica: r1}}\n"
             "rule_files: [rules.yml]\n"
             "alerting:\n  alertmanagers:\n    - api_version: v2\n"
+            f"      authorization: {{credentials: {srv.token('editor')}}}\n"
             f"      static_configs:\n        - targets: ['{host_port}']\n"
         )
         port = _free_port()

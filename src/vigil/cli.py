@@ -196,6 +196,24 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="also evaluate vigil's default alert rules (env VIGIL_DEFAULT_RULES=1)",
     )
     server.add_argument(
+        "--public-read",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("VIGIL_PUBLIC_READ", "1") not in ("0", "false", "no"),
+        help=(
+            "serve /metrics and the query API without signing in, as Prometheus does "
+            "(env VIGIL_PUBLIC_READ=0 to protect them; default: public)"
+        ),
+    )
+    server.add_argument(
+        "--public-ingest",
+        action="store_true",
+        default=os.environ.get("VIGIL_PUBLIC_INGEST", "") in ("1", "true", "yes"),
+        help=(
+            "accept remote write, imports and alerts without a token "
+            "(env VIGIL_PUBLIC_INGEST=1; default: an editor's API token is needed)"
+        ),
+    )
+    server.add_argument(
         "--log-level",
         default=os.environ.get("VIGIL_LOG_LEVEL") or "info",
         help="debug, info, warning or error (env VIGIL_LOG_LEVEL; default %(default)s)",
@@ -229,6 +247,11 @@ def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=[],
         metavar="NAME=VALUE",
         help="add this label to every series (repeatable)",
+    )
+    imp.add_argument(
+        "--token",
+        default=os.environ.get("VIGIL_TOKEN") or None,
+        help="an editor's API token, unless the server runs with --public-ingest (env VIGIL_TOKEN)",
     )
     imp.add_argument(
         "--chunk-bytes",
@@ -269,6 +292,8 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         storage=args.storage,
         notifier_config=notifier,
         default_rules=args.default_rules,
+        public_read=args.public_read,
+        public_ingest=args.public_ingest,
     )
     try:
         asyncio.run(Server(settings).serve_forever())
@@ -314,7 +339,13 @@ def _ends_with_eof(f: BinaryIO) -> bool:
 
 
 def _run_import(
-    file: str, *, url: str, fmt: str, extra_labels: Sequence[str], chunk_bytes: int
+    file: str,
+    *,
+    url: str,
+    fmt: str,
+    extra_labels: Sequence[str],
+    chunk_bytes: int,
+    token: str | None = None,
 ) -> int:
     import httpx
 
@@ -335,9 +366,10 @@ def _run_import(
     with f, httpx.Client(timeout=600) as client:
         for i, chunk in enumerate(_chunks(f, max(chunk_bytes, 1), openmetrics)):
             try:
-                r = client.post(
-                    endpoint, content=chunk, params=params, headers={"Content-Type": ctype}
-                )
+                headers = {"Content-Type": ctype}
+                if token:
+                    headers["Authorization"] = f"Bearer {token}"
+                r = client.post(endpoint, content=chunk, params=params, headers=headers)
             except httpx.HTTPError as exc:
                 print(f"vigil import: {endpoint}: {exc}", file=sys.stderr)
                 return 1
@@ -416,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.format,
             extra_labels=args.extra_label,
             chunk_bytes=args.chunk_bytes,
+            token=args.token,
         )
     parser.print_help(sys.stderr)
     return 2

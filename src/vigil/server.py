@@ -44,6 +44,7 @@ from vigil.rules.file import load_rule_files
 from vigil.scrape.manager import ScrapeManager, ScrapeSetupError
 from vigil.storage import Appendable, MemoryStorage
 from vigil.tsdb.db import TSDB
+from vigil.ui import UI, UIOptions, create_ui
 
 __all__ = [
     "ReloadError",
@@ -99,6 +100,8 @@ class ServerSettings:
     default_config: Callable[[str], str] = default_config_text
     notifier_config: Path | None = None  # an alertmanager.yml; None: alerts are kept, not sent
     default_rules: bool = False  # also evaluate the packaged default rule pack
+    public_read: bool = True  # /metrics and the query API open to anyone, as in Prometheus
+    public_ingest: bool = False  # remote write, import and posted alerts open to anyone
 
 
 class UvicornServer(uvicorn.Server):
@@ -211,6 +214,7 @@ class Server:
         self.storage: Any = None
         self.manager: ScrapeManager | None = None
         self.alerting: Alerting | None = None
+        self.ui: UI | None = None
         self.storage_closed = False
         self.address = ""
         self._socket: socket.socket | None = None
@@ -353,8 +357,21 @@ class Server:
                 ),
             )
         )
+        s = self.settings
+        self.ui = await asyncio.to_thread(
+            create_ui,
+            UIOptions(
+                data_dir=s.data_dir if s.storage != "memory" else None,
+                public_read=s.public_read,
+                public_ingest=s.public_ingest,
+            ),
+        )
         uconfig = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+            self.ui.wrap(app),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
         )
         self._http = UvicornServer(uconfig)
         assert self._socket is not None
@@ -404,6 +421,8 @@ class Server:
             "web.listen-address": s.listen,
             "notifier.config.file": str(s.notifier_config or ""),
             "rules.default": str(s.default_rules).lower(),
+            "web.public-read": str(s.public_read).lower(),
+            "web.public-ingest": str(s.public_ingest).lower(),
         }
 
     async def _apply(self, config: VigilConfig) -> None:

@@ -208,6 +208,7 @@ def test_same_config_and_alerts_give_the_same_webhooks_as_alertmanager(
             f"--data-dir={tmp_path / 'vigil'}",
             "--storage=memory",
             f"--notifier-config={config}",
+            "--public-ingest",  # Alertmanager takes alerts without credentials too
         ],
         tmp_path / "vigil.log",
         env={**os.environ, "VIGIL_LOG_LEVEL": "info"},

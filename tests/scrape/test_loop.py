@@ -352,7 +352,32 @@ def test_the_cache_forgets_series_that_left() -> None:
     assert len(loop.cache) == 2
     loop.append_scrape(b"a 1\n", None, T0 + 1000)
     assert len(loop.cache) == 1
-    assert len(loop.cache.parser_cache) == 1
+    assert "b" not in loop.cache.parser_cache.entries
+
+
+def test_known_series_keep_one_label_set_with_shared_pairs() -> None:
+    """Memory per series: once every line is a known series, the parser's cache of
+    parsed labels is dropped, and series of a target share their equal label pairs."""
+    store = MemoryStorage()
+    loop = _loop(store)
+    body = b'a{le="1",code="200"} 1\na{le="2",code="200"} 1\nb{code="200"} 1\n'
+    loop.append_scrape(body, None, T0)
+    assert len(loop.cache.parser_cache) == 3  # the full path filled it
+    r = loop.append_scrape(body, None, T0 + 1000)  # the fast path: every line known
+    assert (r.error, r.scraped) == ("", 3)
+    assert len(loop.cache.parser_cache) == 0
+    entries = list(loop.cache.series.values())
+    code_pairs = {id(p) for e in entries for p in e.labels.pairs if p[0] == "code"}
+    job_pairs = {id(p) for e in entries for p in e.labels.pairs if p[0] == "job"}
+    assert len(code_pairs) == 1
+    assert len(job_pairs) == 1
+    # A new series on the fast path still parses (one line through the full parser).
+    r = loop.append_scrape(body + b'c{code="200"} 5\n', None, T0 + 2000)
+    assert (r.error, r.series_added) == ("", 1)
+    assert _values(store, "c") == [(T0 + 2000, 5.0)]
+    assert loop.cache.series['c{code="200"}'].labels == Labels(
+        __name__="c", code="200", **dict(TARGET.pairs)
+    )
 
 
 # -- over real HTTP ------------------------------------------------------------

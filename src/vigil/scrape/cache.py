@@ -43,6 +43,7 @@ class ScrapeCache:
         "fast_format",
         "iter",
         "meta_lines",
+        "pairs",
         "parser_cache",
         "prev",
         "report",
@@ -69,6 +70,9 @@ class ScrapeCache:
         (set after a successful scrape); the scrape fast path trusts the keys only then."""
         self.meta_lines: set[str] = set()
         """Metadata and comment lines the full parser accepted in ``fast_format``."""
+        self.pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        """Label pairs shared by this target's series (a target's 1,000 series have a few
+        hundred distinct pairs: job, instance, ``le``, ``code``...): one tuple each."""
 
     def __len__(self) -> int:
         return len(self.series)
@@ -126,17 +130,23 @@ class ScrapeCache:
         self.prev, self.cur = self.cur, self.prev
         self.cur.clear()
         self.iter += 1
+        if len(self.pairs) > 4 * len(self.series) + 1000:
+            self.pairs.clear()  # churning label values: start over (sharing is only a saving)
 
 
 def merge_target_labels(
-    exposed: Labels, target: Iterable[tuple[str, str]], honor_labels: bool
+    exposed: Labels,
+    target: Iterable[tuple[str, str]],
+    honor_labels: bool,
+    pairs: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> Labels:
     """A sample's labels with the target's labels attached, as Prometheus does.
 
     With ``honor_labels`` exposed labels win over target labels; otherwise
     target labels win and a clashing exposed value is kept as
     ``exported_<name>`` (prefixed again while that name is taken). Labels with
-    an empty value are dropped.
+    an empty value are dropped. ``pairs`` interns the label pairs: equal pairs of
+    the labels it returns are one tuple (memory: series live as long as the head).
     """
     d = dict(exposed.pairs)
     if honor_labels:
@@ -158,7 +168,16 @@ def merge_target_labels(
                 if not d.get(new):
                     d[new] = old
                     break
-    return Labels.from_pairs((n, v) for n, v in d.items() if v)
+    if pairs is None:
+        return Labels.from_pairs((n, v) for n, v in d.items() if v)
+    out = []
+    for pair in d.items():
+        if pair[1]:
+            shared = pairs.get(pair)
+            if shared is None:
+                shared = pairs[pair] = pair
+            out.append(shared)
+    return Labels.from_pairs(out)  # sorts and checks; keeps these very tuples
 
 
 def scrape_offset(key: str, interval_s: float, now_s: float) -> float:

@@ -648,6 +648,10 @@ class ScrapeLoop:
             if codes is not None:
                 self._batch_refusals(app, t, result, ces, values, codes)
         result.stale_markers = self._append_stale(app, t)
+        if not others and cache.parser_cache.entries:
+            # Every line was a known series: the parser's own cache (parsed labels per
+            # series, ~400 B each) is dead weight until the full path runs again.
+            cache.parser_cache.clear()
         cache.iter_done(True, seen, seen_dropped)
         return True
 
@@ -681,7 +685,9 @@ class ScrapeLoop:
 
     def _new_series_labels(self, e: Sample) -> Labels | None:
         exposed = e.labels.with_name(e.name)
-        lset = merge_target_labels(exposed, self._target_pairs, self.options.honor_labels)
+        lset = merge_target_labels(
+            exposed, self._target_pairs, self.options.honor_labels, self.cache.pairs
+        )
         relabel = self.options.metric_relabel
         if relabel is not None:
             out = relabel(lset)
