@@ -229,7 +229,12 @@ class NotifyingVigil(Vigil):
         self.notifier_config = notifier_config
 
     def command(self, config: Path | None) -> list[str]:
-        return [*super().command(config), f"--notifier-config={self.notifier_config}"]
+        # --public-ingest: the notifier path POSTs alerts without an API token
+        return [
+            *super().command(config),
+            f"--notifier-config={self.notifier_config}",
+            "--public-ingest",
+        ]
 
 
 # -- measuring -------------------------------------------------------------------------------------------

@@ -214,6 +214,21 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         ),
     )
     server.add_argument(
+        "--health-admin-token",
+        default=os.environ.get("VIGIL_HEALTH_ADMIN_TOKEN") or None,
+        metavar="TOKEN",
+        help=(
+            "bearer token the Health page's 'run now' sends to targets' POST /health/<check>/run "
+            "(env VIGIL_HEALTH_ADMIN_TOKEN; default: running checks from the UI is off)"
+        ),
+    )
+    server.add_argument(
+        "--dashboards-dir",
+        default=os.environ.get("VIGIL_DASHBOARDS_DIR") or None,
+        metavar="DIR",
+        help="provision the dashboards (vigil or Grafana JSON) in DIR, read-only (env VIGIL_DASHBOARDS_DIR)",
+    )
+    server.add_argument(
         "--log-level",
         default=os.environ.get("VIGIL_LOG_LEVEL") or "info",
         help="debug, info, warning or error (env VIGIL_LOG_LEVEL; default %(default)s)",
@@ -294,6 +309,8 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         default_rules=args.default_rules,
         public_read=args.public_read,
         public_ingest=args.public_ingest,
+        health_admin_token=args.health_admin_token,
+        dashboards_dir=Path(args.dashboards_dir) if args.dashboards_dir else None,
     )
     try:
         asyncio.run(Server(settings).serve_forever())

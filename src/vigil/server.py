@@ -32,6 +32,7 @@ from vigil import __version__
 from vigil.alerting import Alerting, AlertingSettings
 from vigil.api import ActiveTarget, ApiOptions, DroppedTarget, create_app
 from vigil.api.alertmanager import AlertmanagerApi, alertmanager_routes, history_routes
+from vigil.api.health import health_routes
 from vigil.api.query import QueryOptions
 from vigil.api.rules import rules_routes
 from vigil.api.status import StatusOptions
@@ -45,6 +46,7 @@ from vigil.scrape.manager import ScrapeManager, ScrapeSetupError
 from vigil.storage import Appendable, MemoryStorage
 from vigil.tsdb.db import TSDB
 from vigil.ui import UI, UIOptions, create_ui
+from vigil.ui.health_page import HEALTH_RUN_RULE
 
 __all__ = [
     "ReloadError",
@@ -102,6 +104,8 @@ class ServerSettings:
     default_rules: bool = False  # also evaluate the packaged default rule pack
     public_read: bool = True  # /metrics and the query API open to anyone, as in Prometheus
     public_ingest: bool = False  # remote write, import and posted alerts open to anyone
+    health_admin_token: str | None = None  # sent to targets' POST /health/{check}/run
+    dashboards_dir: Path | None = None  # provisioned dashboards (vigil or Grafana JSON)
 
 
 class UvicornServer(uvicorn.Server):
@@ -267,7 +271,9 @@ class Server:
     def _bind(self) -> None:
         host, port = parse_listen(self.settings.listen)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
+        # listening socket says TCP, and without it small responses wait ~40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -315,7 +321,9 @@ class Server:
         )
         self.registry.register(_StoreCollector(self.storage))
         appendable: Appendable = self.storage
-        self.manager = ScrapeManager(appendable, clock=self.clock, registry=self.registry)
+        self.manager = scrape_manager = ScrapeManager(
+            appendable, clock=self.clock, registry=self.registry
+        )
         await self._apply(config)
         engine = Engine()
         alerting = Alerting(
@@ -354,6 +362,15 @@ class Server:
                     lambda wrap: list(rules_routes(alerting.rules, wrap)),
                     lambda wrap: list(alertmanager_routes(am_api)),
                     lambda wrap: list(history_routes(alerting.history, wrap, self.clock)),
+                    lambda wrap: list(
+                        health_routes(
+                            _Targets(scrape_manager),
+                            wrap,
+                            queryable=self.storage,
+                            admin_token=self.settings.health_admin_token,
+                            clock=self.clock,
+                        )
+                    ),
                 ),
             )
         )
@@ -364,6 +381,8 @@ class Server:
                 data_dir=s.data_dir if s.storage != "memory" else None,
                 public_read=s.public_read,
                 public_ingest=s.public_ingest,
+                extra_rules=(HEALTH_RUN_RULE,),
+                dashboards_dir=s.dashboards_dir,
             ),
         )
         uconfig = uvicorn.Config(

@@ -22,6 +22,7 @@ from vigil.notify.config import parse_notify_config
 from vigil.notify.dispatch import VirtualClock
 from vigil.notify.history import AlertEvent
 from vigil.notify.notifier import Notifier
+from vigil.notify.receivers import WebhookIntegration
 from vigil.notify.silence import Silence
 
 from .test_pipeline import T0, Harness, make_config, route
@@ -269,3 +270,45 @@ receivers:
         assert [a["labels"]["alertname"] for a in body["alerts"]] == ["Real"]
     finally:
         await notifier.stop()
+
+
+@pytest.mark.anyio
+async def test_http_clients_are_kept_and_closed_on_reload_and_stop(
+    webhook_server: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = webhook_server
+    cfg = parse_notify_config(
+        f"""
+route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}}
+receivers:
+  - name: hook
+    webhook_configs: [{{url: '{url}'}}]
+"""
+    )
+    notifier = Notifier(cfg, registry=CollectorRegistry())
+
+    async def deliver(name: str, count: int) -> None:
+        now = time.time()
+        notifier.put_alerts([Alert(Labels(alertname=name), starts_at=now, ends_at=now + 600)])
+        deadline = time.monotonic() + 10
+        while len(received) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert len(received) == count, f"no delivery of {name} within 10 s"
+
+    await notifier.start()
+    try:
+        await deliver("A", 1)
+        await deliver("B", 2)
+        first = notifier.pipeline.integrations["hook"][0]
+        assert isinstance(first, WebhookIntegration)
+        assert len(first.clients) == 1  # one client for both notifications
+        await notifier.apply_config(cfg)
+        assert len(first.clients) == 0  # the replaced integration's client is closed
+        await deliver("C", 3)
+        second = notifier.pipeline.integrations["hook"][0]
+        assert isinstance(second, WebhookIntegration)
+        assert second is not first
+        assert len(second.clients) == 1
+    finally:
+        await notifier.stop()
+    assert len(second.clients) == 0

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from tests.promql._helpers import instant, store
+from vigil.model.labels import Labels
 from vigil.model.value import STALE_NAN
 from vigil.promql.engine import Engine
+from vigil.promql.selectors import _vector_per_series, vector_from_series
 from vigil.promql.value import Matrix
+from vigil.storage.interface import Series
 
 M = 60_000
 
@@ -90,3 +93,54 @@ def test_nan_samples_are_values_not_staleness() -> None:
     s = store({"x": [(0, math.nan)]})
     got = instant(s, "x", 0)
     assert math.isnan(got["x{}"])
+
+
+def test_vector_from_series_matches_lookup_one_series_at_a_time() -> None:
+    """The one-searchsorted lookup over all series equals the per-series lookup."""
+    rng = np.random.default_rng(7)
+    series = []
+    for i in range(40):
+        n = int(rng.integers(0, 30))
+        ts = np.cumsum(rng.integers(1, 40_000, n)).astype(np.int64) + int(rng.integers(0, 900_000))
+        vs = rng.normal(size=n)
+        if n > 3:
+            vs[2] = STALE_NAN
+        series.append(Series(Labels.from_dict({"__name__": "m", "i": str(i)}), ts, vs))
+    ref = np.arange(0, 2_000_000, 7_000, dtype=np.int64)
+    for stamps in (False, True):
+        got = vector_from_series(series, ref, 300_000, timestamps=stamps)
+        want = _vector_per_series(series, ref, 300_000, timestamps=stamps)
+        assert got.labels == want.labels
+        assert np.array_equal(got.present, want.present)
+        assert np.array_equal(got.values[got.present], want.values[want.present])
+    assert vector_from_series([], ref, 300_000).labels == []
+    one = vector_from_series(series[:1], np.array([-(10**9)], dtype=np.int64), 300_000)
+    assert one.labels == []
+
+
+def test_packed_matrix_windows_equal_per_series_windows() -> None:
+    """The selector's concatenation (Matrix.packed) gives the windows the series give."""
+    from vigil.promql.functions._windows import Windows
+    from vigil.promql.selectors import matrix_from_series
+
+    rng = np.random.default_rng(3)
+    series = []
+    for i in range(25):
+        n = int(rng.integers(0, 40))
+        ts = np.cumsum(rng.integers(1, 30_000, n)).astype(np.int64)
+        vs = rng.normal(size=n)
+        if n > 5:
+            vs[4] = STALE_NAN
+        series.append(Series(Labels.from_dict({"__name__": "m", "i": str(i)}), ts, vs))
+    ends = np.arange(0, 1_200_000, 15_000, dtype=np.int64)
+    m = matrix_from_series(series, ends, 120_000)
+    assert m.packed is not None
+    a = Windows.from_matrix(m, len(ends))
+    b = Windows.from_matrix(Matrix(m.series, m.range_ms, m.window_end), len(ends))
+    assert (a.n_series, a.n_steps) == (b.n_series, b.n_steps)
+    assert np.array_equal(a.count, b.count)
+    for w in range(len(a.start)):
+        sa, sb = slice(a.start[w], a.stop[w]), slice(b.start[w], b.stop[w])
+        assert np.array_equal(a.ts[sa], b.ts[sb])
+        assert np.array_equal(a.vs[sa], b.vs[sb])
+    assert not np.isnan(b.vs).any()  # stale markers removed

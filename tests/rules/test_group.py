@@ -387,3 +387,150 @@ def test_group_slot_is_stable_and_inside_the_interval() -> None:
         t = g.eval_timestamp(now)
         assert t <= now < t + 60_000
         assert (t - off) % 60_000 == 0
+
+
+# -- one transaction per evaluation ----------------------------------------------------
+
+
+class CountingStorage:
+    """MemoryStorage's appenders, counting commits (the seam the group writes through)."""
+
+    def __init__(self, env: Env) -> None:
+        self.storage = env.storage
+        self.commits = 0
+
+    def appender(self) -> CountingStorage.Appender:
+        return CountingStorage.Appender(self)
+
+    class Appender:
+        def __init__(self, outer: CountingStorage) -> None:
+            self.outer = outer
+            self.app = outer.storage.appender()
+
+        def append(self, ref: int, labels: Labels | None, t: int, v: float) -> int:
+            return self.app.append(ref, labels, t, v)
+
+        def commit(self) -> None:
+            self.outer.commits += 1
+            self.app.commit()
+
+        def rollback(self) -> None:
+            self.app.rollback()
+
+
+def _counting_env() -> tuple[Env, CountingStorage]:
+    env = make_env()
+    counting = CountingStorage(env)
+    env.ctx.appendable = counting
+    return env, counting
+
+
+INDEPENDENT = """groups:
+  - name: g
+    rules:
+      - alert: Down
+        expr: up == 0
+        annotations: {summary: "{{ $labels.instance }} is down ({{ $value }})"}
+      - alert: Up
+        expr: up == 1
+      - record: job:up:sum
+        expr: sum by (job) (up)
+"""
+
+
+def test_one_commit_per_group_evaluation() -> None:
+    env, counting = _counting_env()
+    _up(env, "a", [(0, 0), (MIN, 0)])
+    _up(env, "b", [(0, 1), (MIN, 1)])
+    g = _group(env, INDEPENDENT)
+    g.eval(0)
+    g.eval(MIN)
+    assert counting.commits == 2
+    assert [r.health for r in g.rules] == [RuleHealth.GOOD] * 3
+    alerts = series(env.storage, "ALERTS")
+    assert {(lb["alertname"], lb["alertstate"]) for lb in alerts} == {
+        ("Down", "firing"),
+        ("Up", "firing"),
+    }
+    assert series(env.storage, "job:up:sum") == {
+        Labels(__name__="job:up:sum", job="api"): [(0, 1.0), (MIN, 1.0)]
+    }
+    down = g.rules[0]
+    assert isinstance(down, AlertingRule)
+    assert [a.annotations["summary"] for a in down.active_alerts()] == ["a is down (0)"]
+
+
+CHAINED = """groups:
+  - name: chain
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - record: job:up:double
+        expr: job:up:sum * 2
+      - alert: Many
+        expr: job:up:double > 1
+"""
+
+
+def test_a_rule_reading_an_earlier_result_sees_it_at_the_same_evaluation() -> None:
+    env, counting = _counting_env()
+    _up(env, "a", [(0, 1)])
+    _up(env, "b", [(0, 1)])
+    g = _group(env, CHAINED)
+    g.eval(0)
+    # committed before each rule reading what the transaction held, and at the end
+    assert counting.commits == 3
+    assert series(env.storage, "job:up:double") == {
+        Labels(__name__="job:up:double", job="api"): [(0, 4.0)]
+    }
+    many = g.rules[2]
+    assert isinstance(many, AlertingRule)
+    assert [a.value for a in many.active_alerts()] == [4.0]
+
+
+def test_two_rules_writing_one_series_first_wins_and_stale_markers_skip_it() -> None:
+    env = make_env()
+    _up(env, "a", [(0, 1), (MIN, 1)])
+    text = """groups:
+  - name: dup
+    rules:
+      - record: same
+        expr: sum(up)
+      - record: same
+        expr: sum(up) * 10
+"""
+    g = _group(env, text)
+    g.eval(0)
+    assert series(env.storage, "same") == {Labels(__name__="same"): [(0, 1.0)]}
+    first, second = g.rules
+    assert first.health == second.health == RuleHealth.GOOD
+    # the second rule's sample was refused: it owns no series, so it marks nothing stale
+    assert g.series_prev[1] == {}
+    g.eval(MIN)
+    assert series(env.storage, "same") == {Labels(__name__="same"): [(0, 1.0), (MIN, 1.0)]}
+
+
+def test_a_failed_commit_marks_the_rules_of_the_transaction() -> None:
+    env = make_env()
+    _up(env, "a", [(0, 1)])
+
+    class Failing:
+        def appender(self) -> Failing:
+            return self
+
+        def append(self, ref: int, labels: Labels | None, t: int, v: float) -> int:
+            return 1
+
+        def commit(self) -> None:
+            raise OSError("disk full")
+
+        def rollback(self) -> None:
+            pass
+
+    env.ctx.appendable = Failing()
+    g = _group(env, RECORDING)
+    g.eval(0)
+    [rule] = g.rules
+    assert rule.health == RuleHealth.BAD
+    assert rule.last_error == "appending samples failed: disk full"
+    assert g.series_prev == [{}]

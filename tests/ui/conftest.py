@@ -135,9 +135,12 @@ def running_site(tmp: Path, **ui_kw: Any) -> Iterator[Site]:
     async def reload() -> None:
         return None
 
+    from .alerting_site import alerting_and_health_routes
+
     api = create_app(
         ApiOptions(
             store,
+            routes=alerting_and_health_routes(store, Targets()),
             targets=Targets(),
             reload=reload,
             query=QueryOptions(queryable=store),

@@ -253,11 +253,12 @@ def test_roles_viewer_editor_admin(site: Site) -> None:
     for c, token in ((viewer, vcsrf), (editor, ecsrf)):
         r = c.post("/-/reload", headers={"X-CSRF-Token": token})
         assert r.status_code == 403
-    # A viewer may not silence (403 from the policy); an editor passes it (404: no such API yet).
+    # A viewer may not silence (403 from the policy); an editor passes it (400: an empty silence).
     r = viewer.post("/api/v2/silences", json={}, headers={"X-CSRF-Token": vcsrf})
     assert r.status_code == 403
     r = editor.post("/api/v2/silences", json={}, headers={"X-CSRF-Token": ecsrf})
-    assert r.status_code == 404
+    assert r.status_code == 400
+    assert r.json() == "startsAt and endsAt are required"
     # Remote write needs an editor (or public_ingest).
     r = viewer.post("/api/v1/write", content=b"", headers={"X-CSRF-Token": vcsrf})
     assert r.status_code == 403

@@ -98,6 +98,7 @@ async def _run(
                 data_dir=data_dir,
                 listen=server_listen,
                 default_config=lambda me: demo_config_text(me, demo_address, scrape_interval),
+                default_rules=True,  # so the Alerts page has rules (and, under load, alerts)
             )
         )
 
@@ -122,6 +123,7 @@ async def _run(
         }
         if server is not None:
             fields["vigil_server"] = f"http://{server.address}"
+            fields["vigil_ui"] = f"http://{server.address}/ (sign in as admin: see the line above)"
             fields["vigil_targets"] = f"http://{server.address}/api/v1/targets"
             fields["vigil_data_dir"] = str(data_dir) + (" (temporary)" if temp_dir else "")
         log.info("vigil demo serving", extra=fields)

@@ -247,7 +247,8 @@ class Notifier:
         log.info("notifier started: %d receivers", len(self.config.receivers))
 
     async def stop(self) -> None:
-        """Stop notifying (in-flight notifications are cancelled) and write the snapshots."""
+        """Stop notifying (in-flight notifications are cancelled), close the integrations'
+        HTTP clients and write the snapshots."""
         if not self._started:
             return
         self._started = False
@@ -258,6 +259,7 @@ class Notifier:
                 await task
         self._tasks = []
         await self.dispatcher.stop()
+        await self.pipeline.aclose()
         if self._unsubscribe_inhibitor is not None:
             self._unsubscribe_inhibitor()
             self._unsubscribe_inhibitor = None
@@ -272,6 +274,7 @@ class Notifier:
             await self.dispatcher.stop()
             if self._unsubscribe_inhibitor is not None:
                 self._unsubscribe_inhibitor()
+        await self.pipeline.aclose()  # the old integrations' clients
         self.config = config
         self.inhibitor, self.pipeline, self.dispatcher = inhibitor, pipeline, dispatcher
         if self._started:

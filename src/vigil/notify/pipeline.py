@@ -156,6 +156,22 @@ class Pipeline:
             for i in its:
                 self.metrics.init_integration(i.name)
 
+    async def aclose(self) -> None:
+        """Release what the integrations keep between notifications (their HTTP clients).
+
+        Integrations may have an ``async aclose()``; those without one hold nothing.
+        Called when the notifier stops or replaces this pipeline on a reload.
+        """
+        for its in self.integrations.values():
+            for i in its:
+                close = getattr(i, "aclose", None)
+                if close is None:
+                    continue
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing integration %s[%d] failed", i.name, i.index)
+
     # -- the stages ---------------------------------------------------------
 
     def _in_intervals(self, names: Sequence[str], now: float) -> bool:

@@ -25,6 +25,7 @@ __all__ = [
     "FloatArray",
     "Matrix",
     "MatrixSeries",
+    "PackedWindows",
     "Scalar",
     "String",
     "Value",
@@ -122,6 +123,22 @@ class MatrixSeries:
 
 
 @dataclass(slots=True)
+class PackedWindows:
+    """A Matrix's samples as one concatenation, as the selectors build it.
+
+    ``ts``/``vs`` hold every series' samples back to back (possibly with the
+    samples of series that were left out in between); ``start``/``stop``
+    (int64[nS * nT], series-major) index them directly: window ``(i, j)`` is
+    ``vs[start[i * nT + j]:stop[i * nT + j]]``.
+    """
+
+    ts: IntArray
+    vs: FloatArray
+    start: IntArray
+    stop: IntArray
+
+
+@dataclass(slots=True)
 class Matrix:
     """A range vector: the argument of range functions, or an instant query's result.
 
@@ -134,6 +151,9 @@ class Matrix:
     series: list[MatrixSeries]
     range_ms: int = 0
     window_end: IntArray | None = None
+    packed: PackedWindows | None = None
+    """The same windows over one concatenation (set by the selectors; never edit ``series``
+    of a Matrix that has it)."""
 
 
 Value: TypeAlias = Scalar | String | Vector | Matrix

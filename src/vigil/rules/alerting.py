@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote_plus
 
 from vigil.model import METRIC_NAME, Labels
@@ -65,6 +65,11 @@ class ActiveAlert:
     last_sent_at: float | None = None
     valid_until: float | None = None
     keep_firing_since: float | None = None
+    series_labels: dict[AlertState | None, Labels] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """The alert's ``ALERTS`` labels by state and (under None) its ``ALERTS_FOR_STATE``
+    labels, built once: they depend only on the rule and the alert's labels."""
 
     def needs_sending(self, ts: float, resend_delay_s: float) -> bool:
         if self.state == AlertState.PENDING:
@@ -114,6 +119,8 @@ class AlertingRule(Rule):
         self.active: dict[Labels, ActiveAlert] = {}
         self.restored = restored
         """False until the ``for`` state was restored; ALERTS series are written only after."""
+        self._templates: templating.RuleTemplates | None = None
+        self._generator: tuple[str, str] | None = None  # (external URL, generator URL)
 
     # -- reading ----------------------------------------------------------------
 
@@ -130,6 +137,15 @@ class AlertingRule(Rule):
 
     def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         return ("alerting", self.name, tuple(sorted(self.labels.items())))
+
+    def may_read(self, names: Collection[str]) -> bool:
+        """Also True when a label or annotation template may run a query."""
+        if not names:
+            return False
+        texts = (*self.labels.values(), *self.annotations.values())
+        if any("query" in t for t in texts if "{{" in t):
+            return True
+        return super().may_read(names)
 
     # -- evaluation ---------------------------------------------------------------
 
@@ -148,22 +164,24 @@ class AlertingRule(Rule):
         def query_for_template(q: str) -> list[tuple[Labels, float]]:
             return ctx.query(q, t_ms)
 
+        templates = self._templates
+        if templates is None or templates.external_url != ctx.external_url:
+            templates = self._templates = templating.RuleTemplates(
+                f"__alert_{self.name}", external_url=ctx.external_url
+            )
+        expand_text = templates.expand
+        external_labels = ctx.external_labels_dict()
         alerts: dict[Labels, ActiveAlert] = {}
         for sample_labels, value in res:
             data = templating.AlertTemplateData(
                 Labels=sample_labels.to_dict(),
-                ExternalLabels=ctx.external_labels_dict(),
+                ExternalLabels=external_labels,
                 ExternalURL=ctx.external_url,
                 Value=value,
             )
-            tname = f"__alert_{self.name}"
 
-            def expand(
-                text: str, data: templating.AlertTemplateData = data, tname: str = tname
-            ) -> str:
-                return templating.expand(
-                    text, tname, data, query=query_for_template, external_url=ctx.external_url
-                )
+            def expand(text: str, data: templating.AlertTemplateData = data) -> str:
+                return expand_text(text, data, query=query_for_template)
 
             updates = {k: expand(v) for k, v in self.labels.items()}
             updates[METRIC_NAME] = ""
@@ -222,8 +240,15 @@ class AlertingRule(Rule):
                 a.fired_at = ts
                 changed(a, "firing", "pending")
             if self.restored:
-                out.append((self.alerts_labels(a), 1.0))
-                out.append((self.for_state_labels(a.labels), float(math.floor(a.active_at))))
+                cache = a.series_labels
+                lb_alerts = cache.get(a.state)
+                if lb_alerts is None:
+                    lb_alerts = cache[a.state] = self.alerts_labels(a)
+                lb_for = cache.get(None)
+                if lb_for is None:
+                    lb_for = cache[None] = self.for_state_labels(a.labels)
+                out.append((lb_alerts, 1.0))
+                out.append((lb_for, float(math.floor(a.active_at))))
 
         if limit > 0 and n_active > limit:
             self.active = {}
@@ -251,13 +276,24 @@ class AlertingRule(Rule):
     ) -> list[Alert]:
         """Prometheus's ``sendAlerts``: what needs sending now, marking it sent."""
         out: list[Alert] = []
-        gen = generator_url(external_url, self.generator_expr())
+        gen = ""
         for a in self.active.values():
             if a.needs_sending(ts, resend_delay_s):
+                if not gen:
+                    gen = self._generator_url(external_url)
                 a.last_sent_at = ts
                 a.valid_until = ts + 4 * max(interval_s, resend_delay_s)
                 out.append(a.to_alert(gen, ts))
         return out
+
+    def _generator_url(self, external_url: str) -> str:
+        cached = self._generator
+        if cached is None or cached[0] != external_url:
+            cached = self._generator = (
+                external_url,
+                generator_url(external_url, self.generator_expr()),
+            )
+        return cached[1]
 
     def generator_expr(self) -> str:
         return self.expr_text

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vigil.model import METRIC_NAME, Labels, VigilError
 from vigil.model.alert import Alert
+from vigil.model.matchers import Matcher
 from vigil.promql import Expr, ParseOptions, parse_expr
+from vigil.promql.parser import Call, VectorSelector, children
 from vigil.storage.interface import Appendable
 
 __all__ = [
@@ -76,6 +78,23 @@ def parse_rule_expr(text: str) -> Expr:
     return parse_expr(text, PARSE_OPTIONS)
 
 
+def name_matchers(expr: Expr) -> list[tuple[Matcher, ...]] | None:
+    """The ``__name__`` matchers of each selector in ``expr`` (empty: any name).
+
+    None when the expression reads series no selector names (``info()``).
+    """
+    out: list[tuple[Matcher, ...]] = []
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, VectorSelector):
+            out.append(tuple(m for m in node.matchers if m.name == METRIC_NAME))
+        elif isinstance(node, Call) and node.func.name == "info":
+            return None
+        todo.extend(children(node))
+    return out
+
+
 def build_labels(base: Labels | Mapping[str, str], updates: Mapping[str, str] = {}) -> Labels:
     """``base`` with ``updates`` applied (an empty value deletes the label), as a label set."""
     d = base.to_dict() if isinstance(base, Labels) else dict(base)
@@ -105,6 +124,20 @@ class Rule:
         self.last_evaluation: float | None = None
         """Wall-clock seconds (from the context's clock) of the last evaluation."""
         self.evaluation_duration: float = 0.0
+        self._reads = name_matchers(self.expr)
+
+    def may_read(self, names: Collection[str]) -> bool:
+        """Whether evaluating this rule may read a series named one of ``names``.
+
+        A group writes its rules' results in one transaction; before a rule that may
+        read what an earlier rule of the evaluation wrote, it commits, so the rule
+        sees those results as it would in Prometheus (one commit per rule).
+        """
+        if not names:
+            return False
+        if self._reads is None:
+            return True
+        return any(all(m.matches(n) for m in sel) for sel in self._reads for n in names)
 
     def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         """What state carries over a reload by: kind, name and labels (Prometheus's ``nameAndLabels``)."""

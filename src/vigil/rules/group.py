@@ -1,16 +1,26 @@
 """A rule group: its rules evaluated in order at one timestamp, results in one store.
 
-After Prometheus's ``rules/group.go``: each rule's samples are appended in
-their own transaction; a series a rule wrote at the previous evaluation and
-not at this one gets a staleness marker; alerting rules hand what needs
-sending to the notify callable; ``ALERTS_FOR_STATE`` lets a restarted server
-restore how long its alerts have been pending (:meth:`Group.restore_for_state`).
+After Prometheus's ``rules/group.go``: a series a rule wrote at the previous
+evaluation and not at this one gets a staleness marker; alerting rules hand
+what needs sending to the notify callable; ``ALERTS_FOR_STATE`` lets a
+restarted server restore how long its alerts have been pending
+(:meth:`Group.restore_for_state`).
+
+Prometheus appends each rule's samples in a transaction of their own. Here one
+evaluation of the group is one transaction (:class:`_Batch`: one commit, one
+WAL write, instead of one per rule), committed early only before a rule that
+may read what the transaction holds (a recording rule's output used by a later
+rule), so every rule sees the same data as in Prometheus. Within the
+transaction, a series appended once is not appended again at the same
+timestamp: a later value or staleness marker for it is refused, as a
+duplicate would be by the store after a per-rule commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -219,10 +229,13 @@ class Group:
         offset = self.query_offset_ms
         write_t = t_ms - offset
         samples_total = 0
+        evaluated = 0
+        batch = _Batch(self, write_t)
         for i, rule in enumerate(self.rules):
+            if batch.names and rule.may_read(batch.names):
+                batch.commit()
             rule_started = time.perf_counter()
-            if m is not None:
-                m.eval_total.labels(key).inc()
+            evaluated += 1
             try:
                 vector = rule.eval(t_ms, ctx, offset, self.limit)
             except Exception as exc:
@@ -248,58 +261,26 @@ class Group:
                         ctx.notify(alerts)
                     except Exception as exc:
                         log.warning("sending alerts of rule %r failed: %s", rule.name, exc)
-            self._write(i, rule, vector, write_t)
+            batch.add(i, rule, vector)
             rule.evaluation_duration = time.perf_counter() - rule_started
             rule.last_evaluation = self.last_evaluation
-        self._write_stale(self.stale_series, write_t)
+        batch.add_stale(self.stale_series)
         self.stale_series = []
+        batch.commit()
         self.evaluation_duration = time.perf_counter() - started
         self.last_eval_ms = t_ms
         if m is not None:
+            m.eval_total.labels(key).inc(evaluated)
             m.samples.labels(key).set(samples_total)
             m.last_duration.labels(key).set(self.evaluation_duration)
             m.last_eval.labels(key).set(self.last_evaluation)
 
-    def _write(self, i: int, rule: Rule, vector: list[tuple[Labels, float]], t: int) -> None:
-        app_ = self.ctx.appendable
-        if app_ is None:
-            self.series_prev[i] = {lb: None for lb, _ in vector}
-            return
-        app = app_.appender()
-        returned: dict[Labels, None] = {}
-        for lb, v in vector:
-            try:
-                app.append(0, lb, t, v)
-            except AppendError as exc:
-                log.debug("rule %r result %s discarded: %s", rule.name, lb, exc)
-                continue
-            returned[lb] = None
-        for lb in self.series_prev[i]:
-            if lb not in returned:
-                # refused when another rule writes the series: expected
-                with contextlib.suppress(AppendError):
-                    app.append(0, lb, t, STALE_NAN)
-        try:
-            app.commit()
-        except Exception as exc:
-            rule.health = RuleHealth.BAD
-            rule.last_error = f"appending samples failed: {_describe(exc)}"
-            if self.metrics is not None:
-                self.metrics.eval_failures.labels(self.key).inc()
-            return
-        self.series_prev[i] = returned
-
     def _write_stale(self, series: Sequence[Labels], t: int) -> None:
         if not series or self.ctx.appendable is None:
             return
-        app = self.ctx.appendable.appender()
-        for lb in series:
-            with contextlib.suppress(AppendError):
-                app.append(0, lb, t, STALE_NAN)
-        try:
-            app.commit()
-        except Exception as exc:
-            log.warning("writing staleness markers for group %r failed: %s", self.key, exc)
+        batch = _Batch(self, t)
+        batch.add_stale(series)
+        batch.commit()
 
     def mark_all_stale(self, t_ms: int) -> None:
         """Staleness markers for everything this group wrote last (it is being removed)."""
@@ -400,6 +381,103 @@ class Group:
                 restored_active_at = restored_active_at + (ts - down_at)
             a.active_at = restored_active_at
         rule.restored = True
+
+
+class _Batch:
+    """The writes of one group evaluation: one transaction, committed on demand.
+
+    A rule's new ``series_prev`` (what it returned) takes effect when the
+    transaction holding its samples commits; a failed commit marks those rules
+    unhealthy and keeps their previous series, as a failed per-rule commit does.
+    """
+
+    __slots__ = ("_app", "_group", "_pending", "_t", "_written", "names")
+
+    def __init__(self, group: Group, t: int) -> None:
+        self._group = group
+        self._t = t
+        appendable = group.ctx.appendable
+        self._app = appendable.appender() if appendable is not None else None
+        self._written: dict[Labels, float] = {}
+        """Series appended at ``t`` in this transaction (and their values)."""
+        self._pending: list[tuple[int, Rule, dict[Labels, None]]] = []
+        self.names: set[str] = set()
+        """Metric names of the samples waiting for the commit."""
+
+    def _append(self, lb: Labels, v: float) -> None:
+        assert self._app is not None
+        self._app.append(0, lb, self._t, v)
+        self._written[lb] = v
+        name = lb.get(METRIC_NAME)
+        if name:
+            self.names.add(name)
+
+    def add(self, i: int, rule: Rule, vector: list[tuple[Labels, float]]) -> None:
+        """Rule ``i``'s results, and staleness markers for what it wrote last time only."""
+        group = self._group
+        if self._app is None:
+            group.series_prev[i] = {lb: None for lb, _ in vector}
+            return
+        written = self._written
+        returned: dict[Labels, None] = {}
+        for lb, v in vector:
+            old = written.get(lb)
+            if old is not None:
+                if _same_value(old, v):
+                    returned[lb] = None  # an exact duplicate is accepted and ignored
+                else:
+                    log.debug("rule %r result %s discarded: duplicate sample", rule.name, lb)
+                continue
+            try:
+                self._append(lb, v)
+            except AppendError as exc:
+                log.debug("rule %r result %s discarded: %s", rule.name, lb, exc)
+                continue
+            returned[lb] = None
+        for lb in group.series_prev[i]:
+            # refused when another rule writes the series: expected
+            if lb not in returned and lb not in written:
+                with contextlib.suppress(AppendError):
+                    self._append(lb, STALE_NAN)
+        self._pending.append((i, rule, returned))
+
+    def add_stale(self, series: Sequence[Labels]) -> None:
+        """Staleness markers for series no rule of the group writes any more."""
+        if self._app is None:
+            return
+        for lb in series:
+            if lb not in self._written:
+                with contextlib.suppress(AppendError):
+                    self._append(lb, STALE_NAN)
+
+    def commit(self) -> None:
+        """Commit what was added; the next additions start a new transaction."""
+        pending, self._pending = self._pending, []
+        self.names = set()
+        if self._app is None:
+            return
+        group = self._group
+        try:
+            self._app.commit()
+        except Exception as exc:
+            error = f"appending samples failed: {_describe(exc)}"
+            if not pending:
+                log.warning("writing staleness markers for group %r failed: %s", group.key, exc)
+            for _, rule, _ in pending:
+                rule.health = RuleHealth.BAD
+                rule.last_error = error
+                if group.metrics is not None:
+                    group.metrics.eval_failures.labels(group.key).inc()
+            with contextlib.suppress(Exception):
+                self._app.rollback()
+            return
+        for i, _, returned in pending:
+            group.series_prev[i] = returned
+
+
+def _same_value(a: float, b: float) -> bool:
+    """Bit-equal, so NaN equals NaN and a staleness marker only equals a staleness marker."""
+    return struct.pack("<d", a) == struct.pack("<d", b)
 
 
 def _describe(exc: BaseException) -> str:

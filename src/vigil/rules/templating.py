@@ -5,10 +5,15 @@ alerting rule, names it ``__alert_<alertname>`` and executes it with
 ``missingkey=zero``; a template that fails to expand leaves
 ``<error expanding template: ...>`` in its place. The Go template engine is
 :mod:`vigil.gotmpl`.
+
+Parsing is most of the cost of a small template, and a rule expands the same
+texts for each of its alerts at every evaluation: :class:`RuleTemplates` keeps
+them parsed, per rule.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -16,7 +21,7 @@ from vigil.gotmpl import Template, TemplateError, TemplateExecError
 from vigil.gotmpl.prometheus import QueryResultSample, prometheus_funcs
 from vigil.model import Labels
 
-__all__ = ["PREAMBLE", "AlertTemplateData", "available", "check", "expand"]
+__all__ = ["PREAMBLE", "AlertTemplateData", "RuleTemplates", "available", "check", "expand"]
 
 PREAMBLE = (
     "{{$labels := .Labels}}"
@@ -78,3 +83,59 @@ def expand(
         return f"<error expanding template: {exc}>"
     except Exception as exc:  # a template function that failed in an unexpected way
         return f"<error expanding template: {exc}>"
+
+
+class RuleTemplates:
+    """The templates of one rule, each text parsed once and expanded many times.
+
+    The output is :func:`expand`'s. The ``query`` function the templates call
+    is bound per :meth:`expand` call (the evaluation's time), so one parse
+    serves every evaluation; a text that does not parse keeps its error.
+    Safe to share between threads (expansions of one instance run one at a time).
+    """
+
+    __slots__ = ("_lock", "_name", "_parsed", "_query", "external_url")
+
+    def __init__(self, name: str, *, external_url: str = "") -> None:
+        self._name = name
+        self.external_url = external_url
+        self._parsed: dict[str, Template | TemplateError] = {}
+        self._query: TemplateQuery | None = None
+        self._lock = threading.Lock()
+
+    def _run_query(self, q: str) -> list[QueryResultSample]:
+        query = self._query
+        if query is None:
+            raise ValueError("no query engine available to templates")
+        return [QueryResultSample(lb.to_dict(), v) for lb, v in query(q)]
+
+    def _template(self, text: str) -> Template | TemplateError:
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            funcs = prometheus_funcs(query=self._run_query, external_url=self.external_url)
+            try:
+                parsed = Template(self._name, funcs=funcs, missingkey="zero").parse(PREAMBLE + text)
+            except TemplateError as exc:
+                parsed = exc
+            self._parsed[text] = parsed
+        return parsed
+
+    def expand(
+        self, text: str, data: AlertTemplateData, *, query: TemplateQuery | None = None
+    ) -> str:
+        """``text`` expanded over ``data``; an error leaves ``<error expanding template: ...>``."""
+        if "{{" not in text:
+            return text
+        with self._lock:
+            tmpl = self._template(text)
+            if isinstance(tmpl, TemplateError):
+                return f"<error expanding template: {tmpl}>"
+            self._query = query
+            try:
+                return tmpl.execute(data)
+            except TemplateExecError as exc:
+                return f"<error expanding template: {exc}>"
+            except Exception as exc:  # a template function that failed in an unexpected way
+                return f"<error expanding template: {exc}>"
+            finally:
+                self._query = None

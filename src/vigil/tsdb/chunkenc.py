@@ -378,9 +378,9 @@ def decode(data: bytes) -> tuple[I64, F64]:
 
 _BATCH_MIN = 4
 """Chunks of one shape decoded together from this many; fewer go through :func:`decode`."""
-_BATCH_SAMPLES = 12_000
-"""Samples per batch at most: each temporary (8 bytes a sample) stays below glibc's mmap
-threshold (128 KiB, pinned by :mod:`vigil.tsdb.db`), where every allocation would be a fresh
+_BATCH_SAMPLES = 131_072
+"""Samples per batch at most: each temporary (8 bytes a sample, 1 MiB) stays below glibc's
+mmap threshold (4 MiB, fixed by :mod:`vigil.tsdb.db`), where every allocation would be a fresh
 mapping, page-faulted in and unmapped again (measured: 10x slower per NumPy operation)."""
 
 

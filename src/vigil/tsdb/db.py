@@ -75,23 +75,37 @@ IMPORT_QUIET_S = 20.0
 """Seconds after a bulk import before the background thread merges blocks again."""
 
 
-def _steady_malloc() -> None:
-    """Pin glibc's mmap threshold at its default (128 KiB).
+MMAP_THRESHOLD = 4 << 20
+"""glibc's mmap threshold, fixed (see :func:`_steady_malloc`)."""
+TRIM_THRESHOLD = 16 << 20
+"""Free bytes at the top of a glibc heap kept rather than returned (see :func:`_steady_malloc`)."""
 
-    glibc raises the threshold each time a large mmapped block is freed, so after the
-    first few multi-megabyte NumPy temporaries (cutting the head buffer, writing a block)
-    they come from the heap instead, interleaved with the long-lived small page objects;
-    freed, they cannot be returned and the heap only grows. Measured on 5,000 series x 3 h:
-    7.0 KB of RSS per series without this, 3.1 KB with it. Process-wide, idempotent, and a
-    no-op where there is no glibc.
+
+def _steady_malloc() -> None:
+    """Fix glibc's mmap and trim thresholds (4 MiB, 16 MiB) for the whole process.
+
+    Left alone, glibc raises the mmap threshold each time a large mmapped block is
+    freed, up to 32 MiB, so after the first multi-megabyte NumPy temporaries (cutting
+    the head buffer, writing a block) they come from the heap instead, interleaved with
+    the long-lived small page objects; freed, they cannot be returned and the heap only
+    grows (measured on 5,000 series x 3 h: 7.0 KB of RSS per series against 3.1 KB with
+    the threshold fixed). Fixing it at glibc's default 128 KiB, as this did first, cost
+    queries instead: every array past 16,000 elements was a fresh mapping, page-faulted
+    in and unmapped again, 10x slower per NumPy operation (bench/RESULTS.md, H7 and
+    H7b). 4 MiB keeps a query's temporaries (rows of a few hundred series x steps) on
+    the heap and still maps the head's and the block writer's big buffers; the trim
+    threshold keeps up to 16 MiB of freed heap top for the next query instead of
+    returning and faulting it in again. Process-wide, idempotent, and a no-op where
+    there is no glibc.
     """
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return
-    m_mmap_threshold = -3
-    mallopt(m_mmap_threshold, 128 * 1024)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+    mallopt(m_trim_threshold, TRIM_THRESHOLD)
 
 
 class _Throttle:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from vigil.ui.account import account_routes
 from vigil.ui.auth import AccessControl, LoginRateLimiter, Policy, Rule
+from vigil.ui.dashboards import dashboard_routes
 from vigil.ui.pages import DEFAULT_PAGES, page_routes
 from vigil.ui.sessions import DEFAULT_SESSION_TTL, SessionStore
 from vigil.ui.templates import Page
@@ -57,6 +58,7 @@ class UIOptions:
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     extra_rules: Sequence[Rule] = ()  # consulted before the built-in policy table
     pages: Sequence[Page] = DEFAULT_PAGES
+    dashboards_dir: Path | None = None  # extra provisioned dashboards (vigil or Grafana JSON)
 
 
 @dataclass
@@ -105,5 +107,6 @@ def create_ui(opts: UIOptions) -> UI:
             secure_cookies=opts.secure_cookies,
         ),
         *account_routes(users, sessions, secure_cookies=opts.secure_cookies),
+        *dashboard_routes(ui_dir, opts.dashboards_dir),
     ]
     return UI(opts, users, sessions, limiter, policy, routes)

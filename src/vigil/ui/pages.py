@@ -16,7 +16,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from vigil.ui.alerts_page import ALERTS_PAGE
 from vigil.ui.auth import CSRF_FIELD, SESSION_COOKIE, LoginRateLimiter, principal_of
+from vigil.ui.dashboards import DASHBOARDS_PAGE
+from vigil.ui.health_page import HEALTH_PAGE
+from vigil.ui.overview import OVERVIEW_PAGE
 from vigil.ui.sessions import SessionStore
 from vigil.ui.templates import Page, render_layout, render_login, render_message
 from vigil.ui.users import UserStore
@@ -102,11 +106,11 @@ def _soon(title: str, what: str) -> str:
 
 
 DEFAULT_PAGES: tuple[Page, ...] = (
-    Page("/", "Overview", None, _soon("Overview", "Services, alerts and health at a glance.")),
+    OVERVIEW_PAGE,
     Page("/explore", "Explore", "explore", _EXPLORE),
-    Page("/dashboards", "Dashboards", None, _soon("Dashboards", "Dashboards are not set up yet.")),
-    Page("/alerts", "Alerts", None, _soon("Alerts", "Alerts and silences are not set up yet.")),
-    Page("/health", "Health", None, _soon("Health", "Health checks are not set up yet.")),
+    DASHBOARDS_PAGE,
+    ALERTS_PAGE,
+    HEALTH_PAGE,
     Page("/targets", "Targets", "targets", _TARGETS),
     Page("/status", "Status", "status", _STATUS),
     Page("/account", "Account", "account", _ACCOUNT, nav=False),

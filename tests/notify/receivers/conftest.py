@@ -10,6 +10,7 @@ import trustme
 
 from vigil.model import Labels
 from vigil.model.alert import Alert
+from vigil.notify.receivers import PagerdutyIntegration, SlackIntegration, WebhookIntegration
 from vigil.notify.receivers.base import NotificationContext
 from vigil.notify.templates import TemplateSet
 
@@ -37,6 +38,19 @@ def resolved() -> Alert:
         starts_at=T0 - 300.25,
         ends_at=T0 - 10,
     )
+
+
+async def notify_once(
+    integration: WebhookIntegration | SlackIntegration | PagerdutyIntegration,
+    ctx: NotificationContext,
+    alerts: list[Alert],
+) -> None:
+    """One notification, then the integration's kept HTTP client closed (the notifier
+    does this when it stops), so no connection outlives the test's event loop."""
+    try:
+        await integration.notify(ctx, alerts)
+    finally:
+        await integration.aclose()
 
 
 def context(**overrides: object) -> NotificationContext:

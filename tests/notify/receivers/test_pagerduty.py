@@ -12,7 +12,7 @@ from vigil.notify.receivers.config import PagerdutyConfig, PagerdutyImage, Pager
 from vigil.notify.templates import TemplateSet
 
 from ._servers import Reply, http_server
-from .conftest import GROUP_KEY, context, firing, resolved
+from .conftest import GROUP_KEY, context, firing, notify_once, resolved
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ async def test_trigger_event(templates: TemplateSet) -> None:
         pd = PagerdutyIntegration(
             PagerdutyConfig(routing_key="rk-1", url=srv.url("/v2/enqueue")), templates
         )
-        await pd.notify(context(), [firing()])
+        await notify_once(pd, context(), [firing()])
     (req,) = srv.requests
     msg = json.loads(req.body)
     assert msg == {
@@ -131,7 +131,7 @@ async def test_responses(templates: TemplateSet, reply: Reply, retry: bool, need
         srv.replies["/"] = reply
         pd = PagerdutyIntegration(PagerdutyConfig(routing_key="rk", url=srv.url("/")), templates)
         with pytest.raises(DeliveryError) as info:
-            await pd.notify(context(), [firing()])
+            await notify_once(pd, context(), [firing()])
     assert info.value.retry is retry
     assert needle in str(info.value)
 
@@ -139,7 +139,7 @@ async def test_responses(templates: TemplateSet, reply: Reply, retry: bool, need
 async def test_empty_routing_key_is_an_error(templates: TemplateSet) -> None:
     pd = PagerdutyIntegration(PagerdutyConfig(routing_key="{{ .CommonLabels.nope }}"), templates)
     with pytest.raises(DeliveryError, match="routing key cannot be empty") as info:
-        await pd.notify(context(), [firing()])
+        await notify_once(pd, context(), [firing()])
     assert info.value.retry is False
 
 
@@ -148,7 +148,7 @@ async def test_v1_service_key(templates: TemplateSet) -> None:
         srv.replies["/"] = Reply(status=403)
         pd = PagerdutyIntegration(PagerdutyConfig(service_key="sk", url=srv.url("/")), templates)
         with pytest.raises(DeliveryError) as info:
-            await pd.notify(context(), [firing()])
+            await notify_once(pd, context(), [firing()])
     assert info.value.retry is True  # v1 rate-limits with 403
     msg = json.loads(srv.requests[0].body)
     assert msg["service_key"] == "sk"

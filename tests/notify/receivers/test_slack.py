@@ -12,7 +12,7 @@ from vigil.notify.receivers.config import SlackConfig, SlackField
 from vigil.notify.templates import TemplateSet
 
 from ._servers import Reply, http_server
-from .conftest import T0, context, firing, resolved
+from .conftest import T0, context, firing, notify_once, resolved
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,7 @@ async def test_default_message(templates: TemplateSet) -> None:
         slack = SlackIntegration(
             SlackConfig(api_url=srv.url("/services/T/B/X"), channel="#alerts"), templates
         )
-        await slack.notify(context(), [firing(), resolved()])
+        await notify_once(slack, context(), [firing(), resolved()])
     (req,) = srv.requests
     assert req.headers["content-type"] == "application/json"
     msg = json.loads(req.body)
@@ -108,7 +108,7 @@ async def test_error_responses(
         srv.replies["/"] = reply
         slack = SlackIntegration(SlackConfig(api_url=srv.url("/"), channel="#c"), templates)
         with pytest.raises(DeliveryError) as info:
-            await slack.notify(context(), [firing()])
+            await notify_once(slack, context(), [firing()])
     assert info.value.retry is retry
     assert needle in str(info.value)
     assert "'#c'" in str(info.value)
@@ -121,8 +121,8 @@ async def test_json_ok_and_api_url_file(templates: TemplateSet, tmp_path: Path) 
         )
         path = tmp_path / "url"
         path.write_text(srv.url("/api/chat.postMessage") + "\n")
-        await SlackIntegration(SlackConfig(api_url_file=str(path)), templates).notify(
-            context(), [firing()]
+        await notify_once(
+            SlackIntegration(SlackConfig(api_url_file=str(path)), templates), context(), [firing()]
         )
     assert len(srv.requests) == 1
 
@@ -130,5 +130,5 @@ async def test_json_ok_and_api_url_file(templates: TemplateSet, tmp_path: Path) 
 async def test_template_error_is_not_retryable(templates: TemplateSet) -> None:
     slack = SlackIntegration(SlackConfig(api_url="http://x", text="{{ .Nope.Deeper }}"), templates)
     with pytest.raises(DeliveryError, match="rendering text") as info:
-        await slack.notify(context(now=T0), [firing()])
+        await notify_once(slack, context(now=T0), [firing()])
     assert info.value.retry is False

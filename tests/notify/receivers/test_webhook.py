@@ -16,7 +16,7 @@ from vigil.notify.receivers.config import BasicAuth, HTTPClientConfig, TLSConfig
 from vigil.notify.templates import TemplateSet
 
 from ._servers import Reply, free_port, http_server
-from .conftest import GROUP_KEY, T0, context, firing, resolved
+from .conftest import GROUP_KEY, T0, context, firing, notify_once, resolved
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ def _hex(labels: Labels) -> str:
 async def test_payload_is_alertmanagers_version_4(templates: TemplateSet) -> None:
     with http_server() as srv:
         hook = WebhookIntegration(WebhookConfig(url=srv.url("/hook")), templates)
-        await hook.notify(context(), [firing(), resolved()])
+        await notify_once(hook, context(), [firing(), resolved()])
     (req,) = srv.requests
     assert req.path == "/hook"
     assert req.headers["content-type"] == "application/json"
@@ -94,8 +94,10 @@ async def test_payload_is_alertmanagers_version_4(templates: TemplateSet) -> Non
 async def test_json_escapes_markup_like_go(templates: TemplateSet) -> None:
     alert = Alert(Labels(alertname="X", q="<a&b>"), starts_at=T0 - 1)
     with http_server() as srv:
-        await WebhookIntegration(WebhookConfig(url=srv.url()), templates).notify(
-            context(group_labels=Labels()), [alert]
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url()), templates),
+            context(group_labels=Labels()),
+            [alert],
         )
     body = srv.requests[0].body
     assert b"\\u003ca\\u0026b\\u003e" in body
@@ -105,7 +107,7 @@ async def test_json_escapes_markup_like_go(templates: TemplateSet) -> None:
 async def test_max_alerts_truncates(templates: TemplateSet) -> None:
     with http_server() as srv:
         hook = WebhookIntegration(WebhookConfig(url=srv.url(), max_alerts=1), templates)
-        await hook.notify(context(), [firing(), resolved()])
+        await notify_once(hook, context(), [firing(), resolved()])
     payload = json.loads(srv.requests[0].body)
     assert payload["truncatedAlerts"] == 1
     assert [a["labels"]["instance"] for a in payload["alerts"]] == ["10.0.0.1:9090"]
@@ -131,7 +133,7 @@ async def test_status_handling(
         srv.replies["/"] = Reply(status=status, body=b"secret-echo")
         hook = WebhookIntegration(WebhookConfig(url=srv.url("/?token=s3cret")), templates)
         with pytest.raises(DeliveryError) as info:
-            await hook.notify(context(), [firing()])
+            await notify_once(hook, context(), [firing()])
     assert info.value.retry is retry
     assert info.value.reason == reason
     assert f"unexpected status code {status}" in str(info.value)
@@ -142,8 +144,8 @@ async def test_status_handling(
 async def test_2xx_is_success(templates: TemplateSet) -> None:
     with http_server() as srv:
         srv.replies["/"] = Reply(status=204)
-        await WebhookIntegration(WebhookConfig(url=srv.url()), templates).notify(
-            context(), [firing()]
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url()), templates), context(), [firing()]
         )
     assert len(srv.requests) == 1
 
@@ -153,7 +155,7 @@ async def test_connection_refused_is_retryable(templates: TemplateSet) -> None:
         WebhookConfig(url=f"http://127.0.0.1:{free_port()}/x", timeout=5), templates
     )
     with pytest.raises(DeliveryError) as info:
-        await hook.notify(context(), [firing()])
+        await notify_once(hook, context(), [firing()])
     assert info.value.retry is True
 
 
@@ -165,12 +167,18 @@ async def test_basic_auth_and_bearer(templates: TemplateSet, tmp_path: Path) -> 
         url_file.write_text(srv.url("/from-file") + "\n")
         basic = HTTPClientConfig(basic_auth=BasicAuth(username="u", password="p w"))
         bearer = HTTPClientConfig(authorization_credentials_file=str(secret))
-        await WebhookIntegration(
-            WebhookConfig(url=srv.url("/basic"), http_config=basic), templates
-        ).notify(context(), [firing()])
-        await WebhookIntegration(
-            WebhookConfig(url_file=str(url_file), http_config=bearer), templates
-        ).notify(context(), [firing()])
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url("/basic"), http_config=basic), templates),
+            context(),
+            [firing()],
+        )
+        await notify_once(
+            WebhookIntegration(
+                WebhookConfig(url_file=str(url_file), http_config=bearer), templates
+            ),
+            context(),
+            [firing()],
+        )
     first, second = srv.requests
     assert first.headers["authorization"] == "Basic " + base64.b64encode(b"u:p w").decode()
     assert second.path == "/from-file"
@@ -182,20 +190,26 @@ async def test_tls_with_ca_file(
 ) -> None:
     with http_server(tls=server_tls) as srv:
         trusted = HTTPClientConfig(tls_config=TLSConfig(ca_file=ca_file))
-        await WebhookIntegration(
-            WebhookConfig(url=srv.url("/tls"), http_config=trusted), templates
-        ).notify(context(), [firing()])
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url("/tls"), http_config=trusted), templates),
+            context(),
+            [firing()],
+        )
         assert [r.path for r in srv.requests] == ["/tls"]
         # the system CAs do not know the test CA: retryable (it may be a transient MITM)
         with pytest.raises(DeliveryError) as info:
-            await WebhookIntegration(WebhookConfig(url=srv.url("/x")), templates).notify(
-                context(), [firing()]
+            await notify_once(
+                WebhookIntegration(WebhookConfig(url=srv.url("/x")), templates),
+                context(),
+                [firing()],
             )
         assert info.value.retry is True
         skip = HTTPClientConfig(tls_config=TLSConfig(insecure_skip_verify=True))
-        await WebhookIntegration(
-            WebhookConfig(url=srv.url("/skip"), http_config=skip), templates
-        ).notify(context(), [firing()])
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url("/skip"), http_config=skip), templates),
+            context(),
+            [firing()],
+        )
     assert [r.path for r in srv.requests] == ["/tls", "/skip"]
 
 
@@ -204,14 +218,20 @@ async def test_redirects_stay_on_the_same_host(templates: TemplateSet) -> None:
         srv.replies["/old"] = Reply(status=307, headers={"Location": "/new"})
         srv.replies["/away"] = Reply(status=308, headers={"Location": other.url("/stolen")})
         auth = HTTPClientConfig(authorization_credentials="t")
-        await WebhookIntegration(
-            WebhookConfig(url=srv.url("/old"), http_config=auth), templates
-        ).notify(context(), [firing()])
+        await notify_once(
+            WebhookIntegration(WebhookConfig(url=srv.url("/old"), http_config=auth), templates),
+            context(),
+            [firing()],
+        )
         assert [r.path for r in srv.requests] == ["/old", "/new"]
         assert srv.requests[1].body == srv.requests[0].body
         with pytest.raises(DeliveryError, match="another host") as info:
-            await WebhookIntegration(
-                WebhookConfig(url=srv.url("/away"), http_config=auth), templates
-            ).notify(context(), [firing()])
+            await notify_once(
+                WebhookIntegration(
+                    WebhookConfig(url=srv.url("/away"), http_config=auth), templates
+                ),
+                context(),
+                [firing()],
+            )
         assert info.value.retry is False
     assert other.requests == []

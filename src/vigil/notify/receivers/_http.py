@@ -6,10 +6,16 @@ succeed later, every other status cannot. Connection errors and timeouts are
 retryable. Redirects are followed only to the same scheme, host and port, and
 only when they keep the method (307/308): a notification never carries its
 credentials or payload to another host.
+
+Clients are built once per integration and reused (:class:`ClientCache`), as
+Alertmanager keeps one ``http.Client`` per integration: building one costs a
+TLS context with the system CA bundle (tens of ms), so the default client
+builds its TLS side only when an ``https://`` request (or a proxy) needs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 from collections.abc import Callable, Collection
@@ -24,6 +30,7 @@ from vigil.notify.receivers.config import HTTPClientConfig, TLSConfig
 __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
+    "ClientCache",
     "HTTPClientFactory",
     "auth_headers",
     "check_status",
@@ -81,18 +88,98 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
+class _LazyTLSTransport(httpx.AsyncBaseTransport):
+    """The transport for ``https://``: its TLS context is built at the first request.
+
+    A TLS setting that cannot be used (a missing ``ca_file``, an unknown
+    ``min_version``) fails that request with a non-retryable :class:`DeliveryError`.
+    """
+
+    def __init__(self, config: HTTPClientConfig) -> None:
+        self._config = config
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    def _get(self) -> httpx.AsyncHTTPTransport:
+        if self._transport is None:
+            try:
+                ctx = tls_context(self._config.tls_config)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise DeliveryError(f"tls_config: {exc}", retry=False, reason="other") from exc
+            self._transport = httpx.AsyncHTTPTransport(
+                verify=ctx, proxy=self._config.proxy_url or None, trust_env=False
+            )
+        return self._transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._get().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def new_http_client(config: HTTPClientConfig, timeout: float) -> httpx.AsyncClient:
     """The default :data:`HTTPClientFactory`: TLS from the config, no environment proxies.
 
     Redirects are handled by :func:`post`, so the client never follows them itself.
+    Plain ``http://`` requests without a proxy never build a TLS context.
     """
+    tls = _LazyTLSTransport(config)
+    # Without a proxy, the default transport only ever carries http:// requests (https://
+    # is mounted on ``tls``): no certificate is involved, no CA bundle needs loading. A
+    # proxy may itself speak TLS: then one transport serves both, built on first use.
+    plain: httpx.AsyncBaseTransport = (
+        tls if config.proxy_url else httpx.AsyncHTTPTransport(verify=False, trust_env=False)
+    )
     return httpx.AsyncClient(
-        verify=tls_context(config.tls_config),
+        transport=plain,
+        mounts={"https://": tls},
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
-        proxy=config.proxy_url or None,
         trust_env=False,
     )
+
+
+class ClientCache:
+    """An integration's reusable clients, one per ``(http_config, timeout)``.
+
+    A client belongs to the event loop it was first used on (its connections
+    do); used from another loop, a new one is built. :meth:`aclose` closes them
+    all (the notifier calls it when it stops or replaces the integration).
+    """
+
+    __slots__ = ("_clients", "_factory")
+
+    def __init__(self, factory: HTTPClientFactory = new_http_client) -> None:
+        self._factory = factory
+        self._clients: dict[
+            tuple[HTTPClientConfig, float], tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        ] = {}
+
+    def get(self, config: HTTPClientConfig, timeout: float) -> httpx.AsyncClient:
+        """The client for ``config`` and ``timeout`` on the running loop (built on first use)."""
+        loop = asyncio.get_running_loop()
+        key = (config, timeout)
+        entry = self._clients.get(key)
+        if entry is not None and entry[0] is loop and not entry[1].is_closed:
+            return entry[1]
+        client = self._factory(config, timeout)
+        self._clients[key] = (loop, client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the clients of the running loop; forget those of other (finished) loops."""
+        clients, self._clients = list(self._clients.values()), {}
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, client in clients:
+            if loop is running and not client.is_closed:
+                await client.aclose()
+
+    def __len__(self) -> int:
+        return len(self._clients)
 
 
 def read_secret(value: str, path: str, what: str) -> str:

@@ -67,6 +67,7 @@ class EmailIntegration:
         self._index = index
         self._timeout = timeout
         self._what = f"email[{index}]"
+        self._tls: ssl.SSLContext | None = None  # built at the first send, then reused
 
     @property
     def index(self) -> int:
@@ -141,10 +142,12 @@ class EmailIntegration:
         if not host or not port:
             raise DeliveryError(f"{what}: smarthost is not configured", retry=False)
         where = f"{host}:{port}"
-        try:
-            context = tls_context(c.tls_config)
-        except (OSError, ValueError) as exc:
-            raise DeliveryError(f"{what}: tls_config: {exc}", retry=False) from exc
+        context = self._tls
+        if context is None:
+            try:
+                context = self._tls = tls_context(c.tls_config)
+            except (OSError, ValueError) as exc:
+                raise DeliveryError(f"{what}: tls_config: {exc}", retry=False) from exc
         server_name = c.tls_config.server_name or host
         try:
             smtp = self._connect(host, port, context, server_name)

@@ -14,6 +14,7 @@ from vigil.model.alert import Alert
 from vigil.notify.receivers._common import Renderer, go_json, truncate_runes
 from vigil.notify.receivers._http import (
     DEFAULT_TIMEOUT,
+    ClientCache,
     HTTPClientFactory,
     check_status,
     new_http_client,
@@ -72,11 +73,16 @@ class PagerdutyIntegration:
         self.config = config
         self.templates = templates
         self._index = index
-        self._client_factory = http_client_factory
+        self.clients = ClientCache(http_client_factory)
+        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
 
     @property
     def index(self) -> int:
         return self._index
+
+    async def aclose(self) -> None:
+        """Close the HTTP client kept between notifications."""
+        await self.clients.aclose()
 
     @property
     def send_resolved(self) -> bool:
@@ -172,8 +178,8 @@ class PagerdutyIntegration:
         if self._v1 and url == V2_URL:
             url = V1_URL
         timeout = self.config.timeout or DEFAULT_TIMEOUT
-        async with self._client_factory(self.config.http_config, timeout) as client:
-            response = await post(client, url, body, http_config=self.config.http_config, what=what)
+        client = self.clients.get(self.config.http_config, timeout)
+        response = await post(client, url, body, http_config=self.config.http_config, what=what)
         retry_codes = (403,) if self._v1 else (429,)
         check_status(response, what=what, retry_codes=retry_codes, details=_error_details)
 

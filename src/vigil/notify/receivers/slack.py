@@ -10,6 +10,7 @@ from vigil.model.alert import Alert
 from vigil.notify.receivers._common import Renderer, go_json, truncate_runes
 from vigil.notify.receivers._http import (
     DEFAULT_TIMEOUT,
+    ClientCache,
     HTTPClientFactory,
     check_status,
     new_http_client,
@@ -47,11 +48,16 @@ class SlackIntegration:
         self.config = config
         self.templates = templates
         self._index = index
-        self._client_factory = http_client_factory
+        self.clients = ClientCache(http_client_factory)
+        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
 
     @property
     def index(self) -> int:
         return self._index
+
+    async def aclose(self) -> None:
+        """Close the HTTP client kept between notifications."""
+        await self.clients.aclose()
 
     @property
     def send_resolved(self) -> bool:
@@ -96,10 +102,10 @@ class SlackIntegration:
         what = f"slack[{self._index}]"
         msg = self.payload(ctx, alerts)
         url = read_secret(self.config.api_url, self.config.api_url_file, "api_url").strip()
-        async with self._client_factory(self.config.http_config, DEFAULT_TIMEOUT) as client:
-            response = await post(
-                client, url, go_json(msg), http_config=self.config.http_config, what=what
-            )
+        client = self.clients.get(self.config.http_config, DEFAULT_TIMEOUT)
+        response = await post(
+            client, url, go_json(msg), http_config=self.config.http_config, what=what
+        )
         channel = msg.get("channel", "")
         check_status(response, what=f"{what}: channel {channel!r}")
         check_slack_response(

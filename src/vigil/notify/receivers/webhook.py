@@ -9,6 +9,7 @@ from vigil.model.alert import Alert
 from vigil.notify.receivers._common import go_json
 from vigil.notify.receivers._http import (
     DEFAULT_TIMEOUT,
+    ClientCache,
     HTTPClientFactory,
     check_status,
     new_http_client,
@@ -63,11 +64,16 @@ class WebhookIntegration:
         self.config = config
         self.templates = templates
         self._index = index
-        self._client_factory = http_client_factory
+        self.clients = ClientCache(http_client_factory)
+        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
 
     @property
     def index(self) -> int:
         return self._index
+
+    async def aclose(self) -> None:
+        """Close the HTTP client kept between notifications."""
+        await self.clients.aclose()
 
     @property
     def send_resolved(self) -> bool:
@@ -78,7 +84,7 @@ class WebhookIntegration:
         body = go_json(webhook_payload(ctx, alerts, max_alerts=self.config.max_alerts))
         url = read_secret(self.config.url, self.config.url_file, "url").strip()
         timeout = self.config.timeout or DEFAULT_TIMEOUT
-        async with self._client_factory(self.config.http_config, timeout) as client:
-            response = await post(client, url, body, http_config=self.config.http_config, what=what)
+        client = self.clients.get(self.config.http_config, timeout)
+        response = await post(client, url, body, http_config=self.config.http_config, what=what)
         # The body of a failed webhook is not quoted: receivers echo URLs and tokens.
         check_status(response, what=what, retry_codes=RETRY_CODES, details=lambda _: "")

@@ -85,6 +85,10 @@ class Windows:
         if n_series == 0:
             empty = np.zeros(0, dtype=np.int64)
             return cls(empty, np.zeros(0), empty, empty, empty, 0, n_steps)
+        end = np.broadcast_to(ends, (n_series, n_steps)).reshape(-1)
+        pk = m.packed
+        if pk is not None and len(pk.start) == n_series * n_steps:
+            return cls(pk.ts, pk.vs, pk.start, pk.stop, end, n_series, n_steps)
         sizes = np.fromiter((len(s.ts) for s in m.series), dtype=np.int64, count=n_series)
         offsets = np.zeros(n_series, dtype=np.int64)
         np.cumsum(sizes[:-1], out=offsets[1:])
@@ -94,7 +98,6 @@ class Windows:
         last = np.stack([np.asarray(s.last, dtype=np.int64) for s in m.series])
         start = (first + offsets[:, None]).reshape(-1)
         stop = (last + offsets[:, None]).reshape(-1)
-        end = np.broadcast_to(ends, (n_series, n_steps)).reshape(-1)
         return cls(ts, vs, start, stop, end, n_series, n_steps)
 
     @property
