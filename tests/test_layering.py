@@ -33,6 +33,7 @@ LAYERS = [
     "ui",
     "alerting",
     "server",
+    "embedded",
     "demo",
     "cli",
 ]
