@@ -229,6 +229,12 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="provision the dashboards (vigil or Grafana JSON) in DIR, read-only (env VIGIL_DASHBOARDS_DIR)",
     )
     server.add_argument(
+        "--ui-base-path",
+        default=os.environ.get("VIGIL_UI_BASE_PATH", ""),
+        metavar="PATH",
+        help="serve the web UI under PATH (e.g. /vigil) behind a reverse proxy (env VIGIL_UI_BASE_PATH)",
+    )
+    server.add_argument(
         "--log-level",
         default=os.environ.get("VIGIL_LOG_LEVEL") or "info",
         help="debug, info, warning or error (env VIGIL_LOG_LEVEL; default %(default)s)",
@@ -296,6 +302,12 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     if config is not None and not config.is_file():
         print(f"vigil server: --config {config}: no such file", file=sys.stderr)
         return 2
+    from vigil.ui.templates import check_base_path
+
+    try:
+        check_base_path(args.ui_base_path)
+    except ValueError as exc:
+        parser.error(f"--ui-base-path: {exc}")
     notifier = Path(args.notifier_config) if args.notifier_config else None
     if notifier is not None and not notifier.is_file():
         print(f"vigil server: --notifier-config {notifier}: no such file", file=sys.stderr)
@@ -311,6 +323,7 @@ def _run_server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         public_ingest=args.public_ingest,
         health_admin_token=args.health_admin_token,
         dashboards_dir=Path(args.dashboards_dir) if args.dashboards_dir else None,
+        ui_base_path=args.ui_base_path,
     )
     try:
         asyncio.run(Server(settings).serve_forever())

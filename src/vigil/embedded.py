@@ -15,9 +15,9 @@ pipeline as rule files (:meth:`vigil.alerting.Alerting.register_rule`).
 :func:`instrument_with_server` ties the server to the application's lifespan
 (:class:`ServerLifespan`, a pure ASGI middleware) and finds the application's port from the
 first request when it is not given. :meth:`EmbeddedServer.asgi_app` is a small streaming
-reverse proxy to mount the server's HTTP API under a prefix of the application
-(``/vigil/api/v1/query``); the UI's pages use absolute paths and are served on the
-server's own port (see ``docs/embedded.md``).
+reverse proxy to mount the server under a prefix of the application: the HTTP API
+(``/vigil/api/v1/query``) and, when the server's ``ui_base_path`` is that prefix, the web
+UI too (``/vigil/``; see ``docs/embedded.md``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from vigil.agent.setup import instrument
 from vigil.config.units import format_duration, parse_duration
 from vigil.rules.alerting import PythonRule
 from vigil.server import Server, ServerSettings, parse_listen
+from vigil.ui.templates import check_base_path
 
 __all__ = [
     "EmbeddedAlert",
@@ -146,6 +147,9 @@ class EmbeddedServer:
     :param notifier_config: an ``alertmanager.yml`` to route and deliver alerts; ``None``:
         alerts are kept, shown and recorded, not sent.
     :param public_read: ``/metrics`` and the query API open without signing in.
+    :param ui_base_path: the prefix the application mounts :meth:`asgi_app` at
+        (``"/vigil"``), so that the web UI's links, scripts, redirects and cookies work
+        there; the UI then also answers under that prefix on the server's own port.
     """
 
     def __init__(
@@ -166,6 +170,7 @@ class EmbeddedServer:
         external_labels: Mapping[str, str] | None = None,
         health_admin_token: str | None = None,
         dashboards_dir: Path | str | None = None,
+        ui_base_path: str = "",
         clock: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT_S,
@@ -180,6 +185,10 @@ class EmbeddedServer:
             raise ValueError("EmbeddedServer(app_job=''): the job name must not be empty")
         if isinstance(rule_files, str | Path):
             raise TypeError("EmbeddedServer(rule_files=...): a list of file patterns")
+        try:
+            check_base_path(ui_base_path)
+        except ValueError as exc:
+            raise ValueError(f"EmbeddedServer(ui_base_path=...): {exc}") from None
         self._app_address = _address(scrape_self, "scrape_self") if scrape_self else None
         self._metrics_path = metrics_path
         self._app_job = app_job
@@ -203,6 +212,7 @@ class EmbeddedServer:
             public_ingest=public_ingest,
             health_admin_token=health_admin_token,
             dashboards_dir=Path(dashboards_dir) if dashboards_dir is not None else None,
+            ui_base_path=ui_base_path,
         )
         self._lock = threading.Lock()
         self._alerts: list[EmbeddedAlert] = []
@@ -513,7 +523,11 @@ class EmbeddedServer:
     # -- mounting in the application -------------------------------------------------------
 
     def asgi_app(self, prefix: str | None = None) -> VigilProxy:
-        """An ASGI app proxying to this server: ``app.mount("/vigil", server.asgi_app())``."""
+        """An ASGI app proxying to this server: ``app.mount("/vigil", server.asgi_app())``.
+
+        For the web UI to work under the mount, create the server with
+        ``ui_base_path="/vigil"`` (the same prefix); the API works under any prefix.
+        """
         return VigilProxy(lambda: self.url if self.running else None, prefix=prefix)
 
 
@@ -540,8 +554,9 @@ class VigilProxy:
     """A small streaming reverse proxy (ASGI) to an embedded server on loopback.
 
     The request's ``root_path`` (what Starlette's ``Mount`` sets) or ``prefix`` is
-    stripped; redirects (``Location``) and cookie paths get the prefix back. Request and
-    response bodies stream through; the response body is passed on byte for byte.
+    stripped; redirects (``Location``) and cookie paths get the prefix back, unless they
+    already have it (a server whose ``ui_base_path`` is the prefix writes them so). Request
+    and response bodies stream through; the response body is passed on byte for byte.
     """
 
     def __init__(
@@ -645,17 +660,24 @@ class VigilProxy:
         return out
 
 
+def _under(path: str, prefix: str) -> bool:
+    """*path* (with any query) is *prefix* or below it."""
+    return bool(prefix) and (
+        path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?")
+    )
+
+
 def _rewrite_location(value: str, base: str, prefix: str) -> str:
     if value.startswith(base):
         value = value[len(base) :] or "/"
-    if value.startswith("/") and not value.startswith("//"):
+    if value.startswith("/") and not value.startswith("//") and not _under(value, prefix):
         return prefix + value
     return value
 
 
 def _prefixed_cookie_path(path: str, prefix: str) -> str:
     path = path.strip()
-    if not path.startswith("/"):
+    if not path.startswith("/") or _under(path, prefix):
         return path
     return prefix + path.rstrip("/") if path != "/" else prefix
 
@@ -771,7 +793,8 @@ def instrument_with_server(
     :param server_options: keyword arguments for :class:`EmbeddedServer`.
 
     The server starts with the app's lifespan (the ASGI server must run it: uvicorn's
-    default ``--lifespan auto`` does) and stops at its shutdown.
+    default ``--lifespan auto`` does) and stops at its shutdown. With ``mount_path``, the
+    server's ``ui_base_path`` defaults to it, so the web UI works under the mount.
     """
     from starlette.applications import Starlette
 
@@ -790,6 +813,8 @@ def instrument_with_server(
         )
     obs = instrument(app, **options)
     server_options.setdefault("metrics_path", obs.endpoints.metrics_path)
+    if mount_path is not None:
+        server_options.setdefault("ui_base_path", mount_path)
     server = EmbeddedServer(scrape_self=app_address, **server_options)
     app.add_middleware(ServerLifespan, server=server)
     if mount_path is not None:

@@ -106,6 +106,7 @@ class ServerSettings:
     public_ingest: bool = False  # remote write, import and posted alerts open to anyone
     health_admin_token: str | None = None  # sent to targets' POST /health/{check}/run
     dashboards_dir: Path | None = None  # provisioned dashboards (vigil or Grafana JSON)
+    ui_base_path: str = ""  # "/vigil": the UI's links, redirects and cookies carry this prefix
 
 
 class UvicornServer(uvicorn.Server):
@@ -383,6 +384,7 @@ class Server:
                 public_ingest=s.public_ingest,
                 extra_rules=(HEALTH_RUN_RULE,),
                 dashboards_dir=s.dashboards_dir,
+                base_path=s.ui_base_path,
             ),
         )
         uconfig = uvicorn.Config(

@@ -74,7 +74,9 @@ def test_random_workload_matches_the_reference_store() -> None:
         if txn % 37 == 0:
             assert dump(head) == dump(ref_store)
     assert dump(head) == dump(ref_store)
-    assert len(head.cuts) > 10
+    # Many small cuts, merged level by level (the reads above combined them all).
+    assert len(head.cuts) >= head_mod.MERGE_FANIN
+    assert {c.level for c in head.cuts} >= {0, head_mod.MERGE_LEVELS}
     for mint, maxt in [(0, 5000), (12_345, 12_345), (20_000, 29_999)]:
         assert dump(head, mint, maxt) == dump(ref_store, mint, maxt)
 
@@ -183,3 +185,78 @@ def test_samples_waiting_to_be_encoded_are_readable() -> None:
     head.encode_frozen()
     assert not head.frozen
     assert dump(head) == before
+
+
+def test_small_cuts_merge_level_by_level_and_read_the_same() -> None:
+    head = Head()
+    refs = [0] * 10
+    seen: list[list[int]] = []
+    for t in range(200):
+        app = head.appender()
+        for i in range(10):
+            refs[i] = app.append(refs[i], lbl("g", i=str(i)), t * 10, float(t + i))
+        app.commit()
+        seen.append([c.level for c in head.cuts])
+    levels = [c.level for c in head.cuts]
+    # Never MERGE_FANIN cuts of one mergeable level at the end: they were merged.
+    for lv in seen:
+        tail = lv[-head_mod.MERGE_FANIN :]
+        assert not (len(tail) == head_mod.MERGE_FANIN and len(set(tail)) == 1 and tail[0] < 2)
+    assert levels == sorted(levels, reverse=True)
+    assert levels[0] == head_mod.MERGE_LEVELS
+    got = head.querier(0, 10**9).select(ALL)
+    assert [s.timestamps.tolist() for s in got] == [list(range(0, 2000, 10))] * 10
+    assert [s.values.tolist() for s in got] == [
+        [float(t + i) for t in range(200)] for i in range(10)
+    ]
+
+
+def test_truncation_after_a_merge_replaced_its_cuts() -> None:
+    """Compaction computes truncated cuts outside the lock; a merge swapping the same cuts
+    meanwhile must not lose or keep samples."""
+    head = Head()
+    head.encode_hook = lambda: None  # merges only when the test says
+    refs = [0] * 10
+    for t in range(60):
+        app = head.appender()
+        for i in range(10):
+            refs[i] = app.append(refs[i], lbl("g", i=str(i)), t * 10, float(t))
+        app.commit()
+    head.force_cut()
+    with head.lock:
+        cuts = head.cuts
+    assert len(cuts) >= head_mod.MERGE_FANIN
+    new_cuts = head.truncated_cuts(cuts, 300)
+    head.encode_frozen()  # merges the tail
+    assert head.cuts != cuts
+    with head.lock:
+        head.min_valid_t = 300
+        head.truncate(cuts, new_cuts, 300)
+    got = head.querier(-(10**9), 10**9).select(ALL)
+    assert [s.timestamps.tolist() for s in got] == [list(range(300, 600, 10))] * 10
+
+
+def test_decoded_pages_are_cached_and_callers_get_their_own_arrays() -> None:
+    head = Head()
+    refs = [0] * 5
+    for t in range(40):
+        app = head.appender()
+        for i in range(5):
+            refs[i] = app.append(refs[i], lbl("c", i=str(i)), t, float(t))
+        app.commit()
+    head.force_cut()
+    first = head.querier(0, 100).select(ALL)
+    assert head._page_cache
+    for s in first:
+        s.values[:] = -1.0  # the caller's copy: the cached page stays intact
+    again = head.querier(0, 100).select(ALL)
+    assert [s.values.tolist() for s in again] == [[float(t) for t in range(40)]] * 5
+    assert head.querier(0, 100).select([Matcher.equal("__name__", "none")]) == []
+    with head.lock:
+        head.min_valid_t = 20
+        head.truncate(head.cuts, head.truncated_cuts(head.cuts, 20), 20)
+    live = {id(c) for c in head.cuts}
+    assert all(id(v[0]) in live for v in head._page_cache.values())
+    assert [s.timestamps.tolist() for s in head.querier(0, 100).select(ALL)] == [
+        list(range(20, 40))
+    ] * 5

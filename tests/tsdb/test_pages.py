@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vigil.model.value import STALE_NAN
-from vigil.tsdb.pages import PAGE_SAMPLES, build_cut, decode_cut, encode_cut
+from vigil.tsdb.pages import PAGE_SAMPLES, build_cut, decode_cut, encode_cut, merge_cuts
 
 
 def random_samples(
@@ -64,3 +64,50 @@ def test_empty_cut() -> None:
     cut = build_cut(e, e, np.empty(0))
     assert cut.samples == 0
     assert decode_cut(encode_cut(cut)).samples == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merged_cuts_hold_every_sample_of_the_parts_in_order(seed: int) -> None:
+    """Consecutive cuts over overlapping and disjoint series merge into one cut equal to a
+    cut built from all their samples at once, page by page."""
+    rng = np.random.default_rng(seed)
+    refs, ts, vs = random_samples(seed, 6000, 12)
+    # Split each series' samples in time order across three cuts; some series skip a cut.
+    which = np.zeros(len(refs), dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]])
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(refs)], strict=True):
+        which[a:b] = np.sort(rng.integers(0, 3, b - a))
+    parts = [build_cut(refs[which == k], ts[which == k], vs[which == k]) for k in range(3)]
+    merged = merge_cuts(parts, 1)
+    whole = build_cut(refs, ts, vs)
+    assert merged.level == 1
+    assert merged.refs.tolist() == whole.refs.tolist()
+    assert merged.starts.tolist() == whole.starts.tolist()
+    assert merged.page_series.tolist() == whole.page_series.tolist()
+    assert len(merged.pages) > 3
+    got_ts, got_vs = merged.decode_all()
+    assert got_ts.tolist() == ts.tolist()
+    assert got_vs.view(np.uint64).tolist() == vs.view(np.uint64).tolist()
+    assert (merged.mint, merged.maxt) == (int(ts.min()), int(ts.max()))
+
+
+def test_merging_small_cuts_compresses_better() -> None:
+    series, n = 1000, 48
+    refs = np.repeat(np.arange(1, series + 1), n).astype(np.int64)
+    ts = np.tile(1_700_000_000_000 + 5_000 * np.arange(n), series).astype(np.int64)
+    rng = np.random.default_rng(6)
+    vs = np.cumsum(rng.integers(0, 5, (series, n)), axis=1).astype(np.float64).ravel()
+    step = np.tile(np.arange(n), series)
+    parts = [
+        build_cut(refs[step // 16 == k], ts[step // 16 == k], vs[step // 16 == k]) for k in range(3)
+    ]
+    merged = merge_cuts(parts, 1)
+    assert merged.nbytes < 0.8 * sum(p.nbytes for p in parts)
+
+
+def test_merging_nothing() -> None:
+    e = np.empty(0, np.int64)
+    empty = build_cut(e, e, np.empty(0))
+    assert merge_cuts([empty, empty], 2).samples == 0
+    one = build_cut(np.array([3, 3]), np.array([1, 2]), np.array([1.0, 2.0]))
+    assert merge_cuts([empty, one], 1).decode_all()[0].tolist() == [1, 2]

@@ -4,8 +4,12 @@ Layout (no Python object per sample, few per series):
 
 * series state in parallel NumPy arrays indexed by ref: last timestamp, last
   value, first timestamp, "in the WAL" flag; labels in a list, interned;
-* committed samples in a raw columnar buffer (ref, t, v); a full buffer is
-  *cut* into compressed pages (:mod:`vigil.tsdb.pages`);
+* committed samples in a raw columnar buffer (ref, t, v, 24 bytes a sample);
+  a full buffer (CUT_SAMPLES_PER_SERIES a series) is *cut* into compressed
+  pages (:mod:`vigil.tsdb.pages`, 1-3 bytes a sample), and runs of MERGE_FANIN
+  small cuts are merged into one larger cut (up to MERGE_LEVELS times): small
+  cuts keep the raw buffer short, merged ones compress better and make fewer
+  cuts for a query to visit;
 * a :class:`~vigil.tsdb.postings.MemPostings` index for matchers.
 
 One writer lock guards every change; readers take it only to snapshot a few
@@ -25,8 +29,9 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,7 +42,7 @@ from vigil.model.matchers import Matcher
 from vigil.storage.interface import (
     StorageError,
 )
-from vigil.tsdb.pages import Cut, build_cut, range_samples
+from vigil.tsdb.pages import Cut, build_cut, merge_cuts, range_samples
 from vigil.tsdb.postings import MemPostings, Refs
 from vigil.tsdb.wal import REC_SAMPLES, REC_SERIES, WAL, encode_samples, encode_series, frame
 
@@ -54,9 +59,17 @@ F64 = npt.NDArray[np.float64]
 
 EMPTY_T = -(2**63)  # last timestamp of a series without samples
 DEAD_T = 2**63 - 1  # last timestamp of a removed ref (forces the slow path)
-CUT_SAMPLES_PER_SERIES = 48
+CUT_SAMPLES_PER_SERIES = 16
+"""The buffer is cut when it holds this many samples per live series (on average)."""
 MIN_CUT_SAMPLES = 1 << 16
+MERGE_FANIN = 3
+"""Consecutive cuts of one level at the end of the head merged into one of the next level."""
+MERGE_LEVELS = 2
+"""Merges per sample at most: 16 -> 48 -> 144 samples a series per cut at the defaults."""
 REASONS = ("out_of_order", "duplicate", "out_of_bounds")
+PAGE_CACHE = 32
+"""Decoded pages kept (most recently used; 128 KiB each at most): rule evaluations and
+dashboards select the same recent series again and again."""
 
 
 def same_bits(a: float, b: float) -> bool:
@@ -130,6 +143,10 @@ class Head:
         self.cuts: tuple[Cut, ...] = ()
         self.frozen: tuple[Frozen, ...] = ()  # full buffers, oldest first, newer than the cuts
         self._encoding = threading.Lock()
+        self._page_lock = threading.Lock()
+        self._page_cache: OrderedDict[tuple[int, int], tuple[Cut, tuple[I64, F64, int]]] = (
+            OrderedDict()
+        )
         self._bcap = 0
         self._bn = 0
         self._br: I64 = np.empty(0, dtype=np.int64)
@@ -359,7 +376,8 @@ class Head:
         return pos
 
     def encode_frozen(self) -> None:
-        """Turn full buffers into compressed cuts without holding the writer lock."""
+        """Turn full buffers into compressed cuts, and merge small cuts, without holding
+        the writer lock."""
         if not self._encoding.acquire(blocking=False):
             return  # another committer is at it
         try:
@@ -370,8 +388,31 @@ class Head:
                     if self.frozen and self.frozen[0] is fz:
                         self.cuts = (*self.cuts, cut)
                         self.frozen = self.frozen[1:]
+            while self._merge_tail():
+                pass
         finally:
             self._encoding.release()
+
+    def _merge_tail(self) -> bool:
+        """Merge the last MERGE_FANIN cuts when they share a level below MERGE_LEVELS
+        (holding ``_encoding``); returns whether it did."""
+        cuts = self.cuts
+        if len(cuts) < MERGE_FANIN:
+            return False
+        run = cuts[-MERGE_FANIN:]
+        level = run[0].level
+        if level >= MERGE_LEVELS or any(c.level != level for c in run):
+            return False
+        merged = merge_cuts(run, level + 1)
+        with self.lock:
+            now = self.cuts
+            # Cuts are only appended meanwhile (compaction's force_cut), unless a truncation
+            # replaced them: then the merge is dropped and the next call looks again.
+            if len(now) < len(cuts) or any(a is not b for a, b in zip(now, cuts, strict=False)):
+                return False
+            self.cuts = (*cuts[:-MERGE_FANIN], merged, *now[len(cuts) :])
+            self._prune_pages()
+        return True
 
     def _apply(self, refs: I64, ts: I64, vs: F64, repeats: bool) -> None:
         n = len(refs)
@@ -418,7 +459,7 @@ class Head:
             self.force_cut_locked()
 
     def force_cut_locked(self) -> None:
-        """Every committed sample into cuts, now (compaction and tests)."""
+        """Every committed sample into cuts, now (compaction and tests); no merging."""
         self._freeze()
         if self.frozen:
             self.cuts = (*self.cuts, *(fz.build() for fz in self.frozen))
@@ -473,6 +514,31 @@ class Head:
             self._sorted = (refs.base, n, order)
         return order
 
+    def _page(self, cut: Cut, page: int) -> tuple[I64, F64, int]:
+        """A page of *cut* decoded (read-only arrays), from the cache when it is there."""
+        key = (id(cut), page)
+        cache = self._page_cache
+        with self._page_lock:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is cut:
+                cache.move_to_end(key)
+                return hit[1]
+        got = cut.decode(page)
+        got[0].flags.writeable = False
+        got[1].flags.writeable = False
+        with self._page_lock:
+            cache[key] = (cut, got)
+            while len(cache) > PAGE_CACHE:
+                cache.popitem(last=False)
+        return got
+
+    def _prune_pages(self) -> None:
+        """Forget decoded pages of cuts the head no longer has (they would pin them)."""
+        live = {id(c) for c in self.cuts}
+        with self._page_lock:
+            for key in [k for k, v in self._page_cache.items() if id(v[0]) not in live]:
+                del self._page_cache[key]
+
     def querier(self, mint: int, maxt: int) -> HeadQuerier:
         from vigil.tsdb.querier import HeadQuerier
 
@@ -482,6 +548,8 @@ class Head:
         self, snap: HeadSnapshot, refs: Refs, mint: int, maxt: int
     ) -> Iterator[tuple[int, I64, F64]]:
         """Per ref (ascending), its samples in [mint, maxt] from the snapshot."""
+        if not len(refs):
+            return
         parts: dict[int, list[tuple[I64, F64]]] = {}
         for cut in snap.cuts:
             if cut.maxt < mint or cut.mint > maxt or not len(cut.refs):
@@ -493,7 +561,7 @@ class Head:
                 continue
             sidx = idx_c[present]
             pages = cut.page_of(sidx)
-            decoded = {int(p): cut.decode(int(p)) for p in np.unique(pages).tolist()}
+            decoded = {p: self._page(cut, p) for p in np.unique(pages).tolist()}
             starts = cut.starts
             for r, i, p in zip(refs[present].tolist(), sidx.tolist(), pages.tolist(), strict=True):
                 ts, vs, base = decoded[p]
@@ -532,7 +600,12 @@ class Head:
             lo = int(np.searchsorted(ts, mint, side="left"))
             hi = int(np.searchsorted(ts, maxt, side="right"))
             if hi > lo:
-                yield r, ts[lo:hi], vs[lo:hi]
+                ts, vs = ts[lo:hi], vs[lo:hi]
+                if not ts.flags.writeable:  # a slice of a cached page: callers get their own
+                    ts = ts.copy()
+                if not vs.flags.writeable:
+                    vs = vs.copy()
+                yield r, ts, vs
 
     def select_refs(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Refs:
         refs = self.postings.select(matchers, self.all_refs)
@@ -567,16 +640,21 @@ class Head:
             refs = np.repeat(cut.refs, np.diff(cut.starts))
             keep = ts >= before
             if keep.any():
-                out.append(build_cut(refs[keep], ts[keep], vs[keep]))
+                out.append(build_cut(refs[keep], ts[keep], vs[keep], cut.level))
         return tuple(out)
 
     def truncate(self, old_cuts: tuple[Cut, ...], new_cuts: tuple[Cut, ...], before: int) -> int:
         """Swap in truncated cuts and remove series left without samples; returns how many.
 
-        Called under the lock; *old_cuts* must be a prefix of the current cuts.
+        Called under the lock; *old_cuts* are the cuts *new_cuts* were made from. When a
+        merge replaced some of them meanwhile, the current cuts are truncated here instead.
         """
-        assert self.cuts[: len(old_cuts)] == old_cuts
-        self.cuts = (*new_cuts, *self.cuts[len(old_cuts) :])
+        now = self.cuts
+        if len(now) >= len(old_cuts) and all(a is b for a, b in zip(now, old_cuts, strict=False)):
+            self.cuts = (*new_cuts, *now[len(old_cuts) :])
+        else:
+            self.cuts = self.truncated_cuts(now, before)
+        self._prune_pages()
         n = len(self._labels)
         lt = self._lt[:n]
         gone = np.flatnonzero((lt < before) & (lt != EMPTY_T))
@@ -612,8 +690,9 @@ class Head:
     # -- replay ---------------------------------------------------------------------
 
     def add_cut(self, cut: Cut) -> None:
-        """Replay a checkpointed cut: its samples become head samples as they are."""
-        self.cuts = (*self.cuts, cut)
+        """Replay a checkpointed cut: its samples become head samples as they are (the level
+        is not stored: such a cut is not merged again)."""
+        self.cuts = (*self.cuts, replace(cut, level=MERGE_LEVELS))
         if not len(cut.refs):
             return
         counts = np.diff(cut.starts)

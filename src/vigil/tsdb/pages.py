@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
     "decode_page",
     "encode_cut",
     "encode_page",
+    "merge_cuts",
     "range_samples",
 ]
 
@@ -223,7 +224,9 @@ class Cut:
     """Samples of many series over one stretch of time, in compressed pages (immutable).
 
     Series ``i`` (ref ``refs[i]``) owns samples ``starts[i]:starts[i+1]``;
-    page ``p`` holds series ``page_series[p]:page_series[p+1]``.
+    page ``p`` holds series ``page_series[p]:page_series[p+1]``. ``level`` counts the
+    merges behind it (0: cut from the buffer; the head merges runs of one level into
+    the next, see :func:`merge_cuts`); it is the head's bookkeeping, not stored.
     """
 
     mint: int
@@ -232,6 +235,7 @@ class Cut:
     starts: I64
     page_series: I64
     pages: tuple[bytes, ...]
+    level: int = 0
 
     @property
     def samples(self) -> int:
@@ -264,17 +268,28 @@ class Cut:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def build_cut(refs: I64, ts: I64, vs: F64) -> Cut:
+def _empty_cut(level: int = 0) -> Cut:
+    empty = np.empty(0, dtype=np.int64)
+    zero = np.zeros(1, dtype=np.int64)
+    return Cut(0, -1, empty, zero, zero.copy(), (), level)
+
+
+def _page_bounds(starts: I64) -> I64:
+    """``page_series`` for series starting at *starts*: pages of about PAGE_SAMPLES, whole series."""
+    k, n = len(starts) - 1, int(starts[-1])
+    cuts_at = np.searchsorted(starts[:-1], np.arange(PAGE_SAMPLES, n, PAGE_SAMPLES), side="left")
+    out: I64 = np.unique(np.concatenate(([0], cuts_at, [k]))).astype(np.int64)
+    return out
+
+
+def build_cut(refs: I64, ts: I64, vs: F64, level: int = 0) -> Cut:
     """Encode samples sorted by (ref, time) into a cut."""
     n = len(refs)
     if n == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return Cut(0, -1, empty, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), ())
+        return _empty_cut(level)
     bounds = np.flatnonzero(refs[1:] != refs[:-1]) + 1
     starts = np.concatenate(([0], bounds, [n])).astype(np.int64)
-    k = len(starts) - 1
-    cuts_at = np.searchsorted(starts[:-1], np.arange(PAGE_SAMPLES, n, PAGE_SAMPLES), side="left")
-    page_series = np.unique(np.concatenate(([0], cuts_at, [k]))).astype(np.int64)
+    page_series = _page_bounds(starts)
     pages = []
     for p in range(len(page_series) - 1):
         s0, s1 = int(page_series[p]), int(page_series[p + 1])
@@ -287,6 +302,93 @@ def build_cut(refs: I64, ts: I64, vs: F64) -> Cut:
         starts=starts,
         page_series=page_series,
         pages=tuple(pages),
+        level=level,
+    )
+
+
+class _CutReader:
+    """Reads a cut's series in ascending ref ranges, decoding each page once."""
+
+    __slots__ = ("_cut", "_decoded", "_page")
+
+    def __init__(self, cut: Cut) -> None:
+        self._cut = cut
+        self._page = -1
+        self._decoded: tuple[I64, F64, int] = (np.empty(0, np.int64), np.empty(0), 0)
+
+    def take(self, r0: int, r1: int) -> tuple[I64, I64, F64] | None:
+        """(refs repeated per sample, timestamps, values) of the series with refs in [r0, r1)."""
+        c = self._cut
+        i0 = int(np.searchsorted(c.refs, r0))
+        i1 = int(np.searchsorted(c.refs, r1))
+        if i1 <= i0:
+            return None
+        p0, p1 = (int(x) for x in c.page_of(np.array([i0, i1 - 1])))
+        rs: list[I64] = []
+        tss: list[I64] = []
+        vss: list[F64] = []
+        for p in range(p0, p1 + 1):
+            if p != self._page:
+                self._decoded, self._page = c.decode(p), p
+            ts, vs, base = self._decoded
+            a = max(int(c.page_series[p]), i0)
+            b = min(int(c.page_series[p + 1]), i1)
+            lo, hi = int(c.starts[a]) - base, int(c.starts[b]) - base
+            rs.append(np.repeat(c.refs[a:b], np.diff(c.starts[a : b + 1])))
+            tss.append(ts[lo:hi])
+            vss.append(vs[lo:hi])
+        if len(rs) == 1:
+            return rs[0], tss[0], vss[0]
+        return np.concatenate(rs), np.concatenate(tss), np.concatenate(vss)
+
+
+def _union(arrays: Sequence[I64]) -> I64:
+    """The sorted union of sorted arrays without repeats (cuts' refs: usually all equal)."""
+    first = arrays[0]
+    if all(len(a) == len(first) and np.array_equal(a, first) for a in arrays[1:]):
+        return first
+    u = np.concatenate(arrays)
+    u.sort()
+    keep = np.empty(len(u), dtype=np.bool_)
+    keep[:1] = True
+    np.not_equal(u[1:], u[:-1], out=keep[1:])
+    out: I64 = u[keep]
+    return out
+
+
+def merge_cuts(cuts: Sequence[Cut], level: int) -> Cut:
+    """One cut holding the samples of consecutive *cuts* (oldest first, so each series'
+    samples are in time order across them), built page by page: the temporaries stay
+    the size of a page, whatever the size of the cuts."""
+    parts = [c for c in cuts if len(c.refs)]
+    if not parts:
+        return _empty_cut(level)
+    refs = _union([c.refs for c in parts])
+    counts = np.zeros(len(refs), dtype=np.int64)
+    for c in parts:
+        counts[np.searchsorted(refs, c.refs)] += np.diff(c.starts)  # a cut's refs are unique
+    starts = np.zeros(len(refs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    page_series = _page_bounds(starts)
+    readers = [_CutReader(c) for c in parts]
+    pages = []
+    for p in range(len(page_series) - 1):
+        s0, s1 = int(page_series[p]), int(page_series[p + 1])
+        r0, r1 = int(refs[s0]), int(refs[s1 - 1]) + 1
+        got = [x for x in (rd.take(r0, r1) for rd in readers) if x is not None]
+        r = np.concatenate([g[0] for g in got])
+        order = np.argsort(r, kind="stable")  # per series: cut order, which is time order
+        ts = np.concatenate([g[1] for g in got])[order]
+        vs = np.concatenate([g[2] for g in got])[order]
+        pages.append(encode_page(ts, vs, starts[s0:s1] - starts[s0]))
+    return Cut(
+        mint=min(c.mint for c in parts),
+        maxt=max(c.maxt for c in parts),
+        refs=refs,
+        starts=starts,
+        page_series=page_series,
+        pages=tuple(pages),
+        level=level,
     )
 
 
@@ -341,7 +443,7 @@ def range_samples(
     cuts = tuple(c for c in cuts if len(c.refs) and c.mint < end and c.maxt >= start)
     if not cuts:
         return
-    refs_all = np.unique(np.concatenate([c.refs for c in cuts]))
+    refs_all = _union([c.refs for c in cuts])
     for b0 in range(0, len(refs_all), batch):
         r0 = int(refs_all[b0])
         r1 = int(refs_all[min(b0 + batch, len(refs_all)) - 1]) + 1

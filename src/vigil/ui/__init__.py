@@ -6,7 +6,7 @@ server's API app and the whole under :class:`AccessControl`.
 
 from __future__ import annotations
 
-from vigil.ui.app import STATIC_DIR, UI, UIOptions, create_ui
+from vigil.ui.app import STATIC_DIR, UI, BasePath, UIOptions, create_ui
 from vigil.ui.auth import (
     Access,
     AccessControl,
@@ -27,6 +27,7 @@ __all__ = [
     "Access",
     "AccessControl",
     "ApiToken",
+    "BasePath",
     "LoginRateLimiter",
     "Page",
     "PasswordHasher",

@@ -72,7 +72,11 @@ def _str(doc: dict[str, Any], name: str, *, required: bool = True) -> str:
 
 
 def account_routes(
-    users: UserStore, sessions: SessionStore, *, secure_cookies: bool | None = None
+    users: UserStore,
+    sessions: SessionStore,
+    *,
+    secure_cookies: bool | None = None,
+    base_path: str = "",
 ) -> list[Route]:
     async def me(request: Request) -> Response:
         p = principal_of(request)
@@ -97,7 +101,7 @@ def account_routes(
             SESSION_COOKIE,
             session_id,
             max_age=int(sessions.ttl),
-            path="/",
+            path=base_path or "/",
             httponly=True,
             samesite="strict",
             secure=secure_cookies if secure_cookies is not None else request.url.scheme == "https",

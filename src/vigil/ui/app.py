@@ -5,6 +5,11 @@
     ui = create_ui(UIOptions(data_dir=Path("data")))
     app = ui.wrap(vigil.api.create_app(api_options))   # pages first, then the API
 
+With ``base_path="/vigil"`` (the server mounted under a prefix of another app, see
+``docs/embedded.md``) every URL the pages, scripts, redirects and cookies give the
+browser starts with ``/vigil``; the routes themselves stay where they are, and
+:class:`BasePath` strips the prefix from requests that arrive with it.
+
 :func:`create_ui` opens (or creates) the users and sessions files, creates the
 first admin when there are no users, and builds the routes; it starts nothing.
 """
@@ -20,17 +25,17 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Router
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vigil.ui.account import account_routes
 from vigil.ui.auth import AccessControl, LoginRateLimiter, Policy, Rule
 from vigil.ui.dashboards import dashboard_routes
 from vigil.ui.pages import DEFAULT_PAGES, page_routes
 from vigil.ui.sessions import DEFAULT_SESSION_TTL, SessionStore
-from vigil.ui.templates import Page
+from vigil.ui.templates import Page, check_base_path
 from vigil.ui.users import PasswordHasher, UserStore, ensure_admin
 
-__all__ = ["STATIC_DIR", "UI", "UIOptions", "create_ui"]
+__all__ = ["STATIC_DIR", "UI", "BasePath", "UIOptions", "create_ui"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -59,6 +64,30 @@ class UIOptions:
     extra_rules: Sequence[Rule] = ()  # consulted before the built-in policy table
     pages: Sequence[Page] = DEFAULT_PAGES
     dashboards_dir: Path | None = None  # extra provisioned dashboards (vigil or Grafana JSON)
+    base_path: str = ""  # "" or "/vigil": the prefix the browser sees the UI under
+
+
+class BasePath:
+    """ASGI middleware: a request for ``{base}/x`` is handled as ``/x``; others pass unchanged.
+
+    So the server answers both behind a proxy that strips the prefix (``VigilProxy``) and
+    one that does not, or when opened directly on its own port at ``/vigil/``.
+    """
+
+    def __init__(self, app: ASGIApp, base: str) -> None:
+        self.app = app
+        self.base = base
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.base and scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            if path == self.base or path.startswith(self.base + "/"):
+                scope = dict(scope)
+                scope["path"] = path[len(self.base) :] or "/"
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes) and raw.startswith(self.base.encode()):
+                    scope["raw_path"] = raw[len(self.base) :] or b"/"
+        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -74,15 +103,28 @@ class UI:
 
     def access_control(self, app: ASGIApp) -> AccessControl:
         """*app* behind the policy (for an app that already serves :attr:`routes`)."""
-        return AccessControl(app, self.policy, users=self.users, sessions=self.sessions)
+        return AccessControl(
+            app,
+            self.policy,
+            users=self.users,
+            sessions=self.sessions,
+            base_path=self.options.base_path,
+        )
 
-    def wrap(self, app: ASGIApp) -> AccessControl:
-        """The UI's routes, falling through to *app* for every other path, behind the policy."""
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """The UI's routes, falling through to *app* for every other path, behind the policy.
+
+        Under a base path, requests that still carry it are stripped first (:class:`BasePath`).
+        """
         router = Router(routes=self.routes, redirect_slashes=False, default=app)
-        return self.access_control(router)
+        guarded = self.access_control(router)
+        if not self.options.base_path:
+            return guarded
+        return BasePath(guarded, self.options.base_path)
 
 
 def create_ui(opts: UIOptions) -> UI:
+    check_base_path(opts.base_path)
     ui_dir = opts.data_dir / "ui" if opts.data_dir is not None else None
     users = UserStore(
         ui_dir / "users.json" if ui_dir else None, hasher=opts.hasher, clock=opts.clock
@@ -105,8 +147,11 @@ def create_ui(opts: UIOptions) -> UI:
             sessions=sessions,
             limiter=limiter,
             secure_cookies=opts.secure_cookies,
+            base_path=opts.base_path,
         ),
-        *account_routes(users, sessions, secure_cookies=opts.secure_cookies),
+        *account_routes(
+            users, sessions, secure_cookies=opts.secure_cookies, base_path=opts.base_path
+        ),
         *dashboard_routes(ui_dir, opts.dashboards_dir),
     ]
     return UI(opts, users, sessions, limiter, policy, routes)

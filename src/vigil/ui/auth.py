@@ -287,12 +287,16 @@ class AccessControl:
         users: UserStore,
         sessions: SessionStore,
         login_path: str = "/login",
+        base_path: str = "",
     ) -> None:
         self.app = app
         self.policy = policy
         self.users = users
         self.sessions = sessions
         self.login_path = login_path
+        # Paths arrive without the base path (a proxy or BasePath strips it); the browser's
+        # redirect to the login page needs it back. ``next`` stays without it.
+        self.base_path = base_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -318,7 +322,8 @@ class AccessControl:
                     "?" + scope["query_string"].decode() if scope["query_string"] else ""
                 )
                 denial = RedirectResponse(
-                    f"{self.login_path}?next={quote(target, safe='/')}", status_code=303
+                    f"{self.base_path}{self.login_path}?next={quote(target, safe='/')}",
+                    status_code=303,
                 )
             else:
                 denial = _error(

@@ -3,6 +3,11 @@
 Each page is a :class:`~vigil.ui.templates.Page`: HTML with no data in it, and
 one ES module that fills it from ``/api/v1/...``. The only server-rendered data
 is the signed-in user's name and role and the CSRF token, all escaped.
+
+Under a base path (``/vigil``) the routes stay where they are (the proxy in front,
+or :class:`vigil.ui.app.BasePath`, strips the prefix), while every link, form
+action, redirect and cookie path that goes back to the browser carries the prefix.
+A ``next`` page is always kept without it.
 """
 
 from __future__ import annotations
@@ -117,12 +122,17 @@ DEFAULT_PAGES: tuple[Page, ...] = (
 )
 
 
-def safe_next(text: str | None) -> str:
-    """*text* if it is a path on this server, else ``/`` (no open redirect)."""
+def safe_next(text: str | None, base: str = "") -> str:
+    """*text* if it is a path on this server, else ``/`` (no open redirect).
+
+    The answer is without *base*: ``/vigil/explore`` under the base ``/vigil`` is ``/explore``.
+    """
     if not text or not text.startswith("/") or text.startswith(("//", "/\\")):
         return "/"
     if any(c in text for c in "\r\n\t") or "\\" in text:
         return "/"
+    if base and (text == base or text.startswith((base + "/", base + "?"))):
+        return safe_next(text[len(base) :] or "/")
     return text
 
 
@@ -137,8 +147,15 @@ def page_routes(
     sessions: SessionStore,
     limiter: LoginRateLimiter,
     secure_cookies: bool | None,
+    base_path: str = "",
 ) -> list[Route]:
     by_path = {p.path: p for p in pages}
+    base = base_path
+    session_cookie_path = base or "/"
+    login_cookie_path = base + "/login"
+
+    def next_of(text: str | None) -> str:
+        return safe_next(text, base)
 
     def page_handler(page: Page) -> Route:
         async def handler(request: Request) -> Response:
@@ -151,6 +168,7 @@ def page_routes(
                 role=str(principal.role) if principal.role is not None else "",
                 csrf=csrf,
                 active=page.path,
+                base=base,
             )
             return HTMLResponse(body)
 
@@ -158,13 +176,13 @@ def page_routes(
 
     def login_form(request: Request, *, status: int = 200, **kw: str) -> Response:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-        kw.setdefault("next_path", safe_next(request.query_params.get("next")))
-        resp = HTMLResponse(render_login(csrf=token, **kw), status_code=status)
+        kw.setdefault("next_path", next_of(request.query_params.get("next")))
+        resp = HTMLResponse(render_login(csrf=token, base=base, **kw), status_code=status)
         resp.set_cookie(
             LOGIN_CSRF_COOKIE,
             token,
             max_age=3600,
-            path="/login",
+            path=login_cookie_path,
             httponly=True,
             samesite="strict",
             secure=_is_secure(request, secure_cookies),
@@ -174,21 +192,23 @@ def page_routes(
     async def login(request: Request) -> Response:
         if request.method != "POST":
             if principal_of(request).via == "session":
-                return RedirectResponse(safe_next(request.query_params.get("next")), 303)
+                return RedirectResponse(base + next_of(request.query_params.get("next")), 303)
             return login_form(request)
         body = await request.body()
         if len(body) > MAX_LOGIN_FORM_BYTES:
-            return HTMLResponse(render_message("Sign in", "The form is too large."), 413)
+            return HTMLResponse(render_message("Sign in", "The form is too large.", base), 413)
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         name = form.get("username", "").strip()
         password = form.get("password", "")
-        next_path = safe_next(form.get("next"))
+        next_path = next_of(form.get("next"))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie_token or not secrets.compare_digest(
             cookie_token.encode(), form.get(CSRF_FIELD, "").encode()
         ):
             return HTMLResponse(
-                render_message("Sign in", "The sign-in form expired or came from another site."),
+                render_message(
+                    "Sign in", "The sign-in form expired or came from another site.", base
+                ),
                 403,
             )
         address = request.client.host if request.client else ""
@@ -219,17 +239,17 @@ def page_routes(
         if old:
             sessions.delete(old)
         session_id, _ = sessions.create(user.name)
-        resp = RedirectResponse(next_path, status_code=303)
+        resp = RedirectResponse(base + next_path, status_code=303)
         resp.set_cookie(
             SESSION_COOKIE,
             session_id,
             max_age=int(sessions.ttl),
-            path="/",
+            path=session_cookie_path,
             httponly=True,
             samesite="strict",
             secure=_is_secure(request, secure_cookies),
         )
-        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path=login_cookie_path)
         return resp
 
     async def logout(request: Request) -> Response:
@@ -252,15 +272,16 @@ def page_routes(
                 role=str(principal.role or ""),
                 csrf=csrf,
                 active="",
+                base=base,
             ).replace("__CSRF__", csrf)
             return HTMLResponse(html)
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             sessions.delete(session_id)
-        resp = RedirectResponse("/login", status_code=303)
+        resp = RedirectResponse(base + "/login", status_code=303)
         resp.delete_cookie(
             SESSION_COOKIE,
-            path="/",
+            path=session_cookie_path,
             httponly=True,
             samesite="strict",
             secure=_is_secure(request, secure_cookies),

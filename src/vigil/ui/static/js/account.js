@@ -1,6 +1,6 @@
 // Account: change one's password; admins also manage users and API tokens.
 
-import { api, el } from "./api.js";
+import { api, el, markReady } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -111,7 +111,7 @@ $("addtoken").addEventListener("submit", async (ev) => {
   const { data } = await api("/api/v1/auth/me");
   if (data.role === "admin") {
     $("admin").hidden = false;
-    loadUsers();
-    loadTokens();
+    await Promise.all([loadUsers(), loadTokens()]);
   }
+  markReady();
 })();

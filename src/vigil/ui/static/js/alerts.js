@@ -1,7 +1,7 @@
 // Alerts: firing and pending alerts (silence one in two clicks), silences (expire one),
 // the history as a timeline with a lane per alert, and the rules with their state.
 
-import { ago, api, el } from "./api.js";
+import { ago, api, el, markReady } from "./api.js";
 import { exploreUrl, fmtDuration, fmtSeconds, labelText, myName, parseDuration, rawApi, roleAtLeast } from "./sparkline.js";
 
 const REFRESH_MS = 15000;
@@ -568,6 +568,7 @@ async function load() {
     $("al-error").textContent = "";
     $("al-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     state.loads++;
+    markReady();
   } catch (err) {
     $("al-error").textContent = `Could not load the alerts: ${err.message}`;
   }

@@ -1,7 +1,38 @@
 // The one way pages talk to the server: the JSON API, with the session's CSRF token.
+// Every URL of this server goes through url(): the UI may be mounted under a prefix
+// (embedded mode, <meta name="vigil-base" content="/vigil">), so "/api/v1/query" is
+// fetched as "/vigil/api/v1/query" there.
 
 const meta = document.querySelector('meta[name="csrf-token"]');
 export const csrfToken = meta ? meta.content : "";
+
+const baseMeta = document.querySelector('meta[name="vigil-base"]');
+export const base = baseMeta ? baseMeta.content.replace(/\/+$/, "") : "";
+
+// "/explore?expr=up" -> "/vigil/explore?expr=up" under the base path; other URLs unchanged.
+export function url(path) {
+  return typeof path === "string" && path.startsWith("/") && !path.startsWith("//") ? base + path : path;
+}
+
+// This page's path and query without the base path (what the login page's `next` wants).
+export function here() {
+  const p = location.pathname;
+  const rel = base && (p === base || p.startsWith(base + "/")) ? p.slice(base.length) || "/" : p;
+  return rel + location.search;
+}
+
+// Off to the sign-in page, coming back here afterwards.
+export function toLogin() {
+  window.location.assign(url("/login?next=" + encodeURIComponent(here())));
+}
+
+// The readiness signal (benchmarks and tests wait for it): the page's first data is drawn.
+// window.vigilReadyAt is when, in ms since the navigation started (performance.now()).
+export function markReady() {
+  if (!document.body || document.body.dataset.ready) return;
+  window.vigilReadyAt = performance.now();
+  document.body.dataset.ready = "1";
+}
 
 export class ApiError extends Error {
   constructor(status, type, message) {
@@ -13,12 +44,12 @@ export class ApiError extends Error {
 
 // GET (params in the query string) or another method (params as a form, or a JSON body).
 export async function api(path, { params = null, method = "GET", json = undefined, signal } = {}) {
-  let url = path;
+  let target = url(path);
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal };
   if (method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = csrfToken;
   if (params) {
     const qs = new URLSearchParams(params);
-    if (method === "GET") url += (url.includes("?") ? "&" : "?") + qs;
+    if (method === "GET") target += (target.includes("?") ? "&" : "?") + qs;
     else {
       init.body = qs;
       init.headers["Content-Type"] = "application/x-www-form-urlencoded";
@@ -28,9 +59,9 @@ export async function api(path, { params = null, method = "GET", json = undefine
     init.body = JSON.stringify(json);
     init.headers["Content-Type"] = "application/json";
   }
-  const resp = await fetch(url, init);
+  const resp = await fetch(target, init);
   if (resp.status === 401 && !path.startsWith("/api/v1/auth/password")) {
-    window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    toLogin();
     throw new ApiError(401, "unauthorized", "signed out");
   }
   let body;

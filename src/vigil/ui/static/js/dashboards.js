@@ -2,7 +2,7 @@
 // grid of panels with its variables, time range and refresh in the URL; editors change it as
 // JSON or through the panel form. State for tests is in window.vigilDashboards.
 
-import { ApiError, api, csrfToken, el, seriesName } from "./api.js";
+import { ApiError, api, csrfToken, el, markReady, seriesName, url } from "./api.js";
 import { interpolate, renderPanel } from "./panels.js";
 
 const RANGES = { "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "3h": 10800, "6h": 21600, "12h": 43200, "1d": 86400, "2d": 172800, "7d": 604800 };
@@ -33,7 +33,7 @@ function parseDuration(text) {
 
 // Sends JSON text as is (the server reports JSON errors with their line and column).
 async function send(method, path, text) {
-  const resp = await fetch(path, {
+  const resp = await fetch(url(path), {
     method,
     credentials: "same-origin",
     headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
@@ -65,7 +65,7 @@ async function showList() {
         el(
           "tr",
           {},
-          el("td", {}, el("a", { href: "/dashboards?uid=" + encodeURIComponent(d.uid) }, d.title)),
+          el("td", {}, el("a", { href: url("/dashboards?uid=" + encodeURIComponent(d.uid)) }, d.title)),
           el("td", {}, d.tags.map((t) => el("span", { class: "chip" }, t))),
           el("td", { class: "muted" }, d.provisioned ? "provisioned" : "saved"),
         ),
@@ -78,12 +78,13 @@ async function showList() {
   if (r.warnings.length) $("import-notes").replaceChildren(...r.warnings.map((w) => el("li", {}, w)));
   exposed.list = all;
   exposed.ready = true;
+  markReady();
 }
 
 $("new").addEventListener("click", async () => {
   try {
     const d = await send("POST", "/api/v1/dashboards", JSON.stringify({ title: "New dashboard", rows: [{ title: "", panels: [] }] }));
-    location.assign("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid) + "&edit=panels");
+    location.assign(url("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid) + "&edit=panels"));
   } catch (err) {
     $("import-msg").textContent = err.message;
   }
@@ -103,7 +104,7 @@ $("import").addEventListener("submit", async (ev) => {
     const overwrite = $("import-overwrite").checked ? "?overwrite=true" : "";
     const d = await send("POST", "/api/v1/dashboards/import" + overwrite, $("import-json").value);
     sessionStorage.setItem("vigil-import-notes", JSON.stringify(d.notes || []));
-    location.assign("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid));
+    location.assign(url("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid)));
   } catch (err) {
     msg.textContent = "";
     $("import-notes").replaceChildren(el("li", { class: "error" }, err.message));
@@ -141,9 +142,9 @@ function saveUrl(push = false) {
   } else if (state.range !== dash.time) q.set("range", state.range);
   if (state.refresh !== (dash.refresh || "")) q.set("refresh", state.refresh);
   for (const v of dash.variables) for (const x of exposed.variables[v.name] || []) q.append("var-" + v.name, x);
-  const url = location.pathname + "?" + q;
-  if (push) history.pushState(null, "", url);
-  else history.replaceState(null, "", url);
+  const here = location.pathname + "?" + q; // the path already has the base path
+  if (push) history.pushState(null, "", here);
+  else history.replaceState(null, "", here);
 }
 
 function timeRange() {
@@ -365,6 +366,7 @@ function drawPanels() {
     if (gen !== generation) return;
     exposed.renders++;
     exposed.ready = true;
+    markReady();
   });
 }
 
@@ -454,7 +456,7 @@ window.addEventListener("resize", () => {
 });
 
 $("export").addEventListener("click", () => {
-  location.assign(`/api/v1/dashboards/${encodeURIComponent(dash.uid)}/export?download=1`);
+  location.assign(url(`/api/v1/dashboards/${encodeURIComponent(dash.uid)}/export?download=1`));
 });
 
 $("save-copy").addEventListener("click", async () => {
@@ -463,7 +465,7 @@ $("save-copy").addEventListener("click", async () => {
   copy.title = `${dash.title} (copy)`;
   try {
     const d = await send("POST", "/api/v1/dashboards", JSON.stringify(copy));
-    location.assign("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid));
+    location.assign(url("/dashboards?uid=" + encodeURIComponent(d.dashboard.uid)));
   } catch (err) {
     $("dash-msg").textContent = err.message;
   }
@@ -482,7 +484,7 @@ $("delete").addEventListener("click", async () => {
   }
   try {
     await send("DELETE", "/api/v1/dashboards/" + encodeURIComponent(dash.uid), "");
-    location.assign("/dashboards");
+    location.assign(url("/dashboards"));
   } catch (err) {
     $("dash-msg").textContent = err.message;
   }

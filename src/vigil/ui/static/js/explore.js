@@ -2,8 +2,8 @@
 // (legend toggles, hover values, stacked mode, zoom by dragging) and a table, over the query API.
 // All state lives in the URL's query string, so a link shares the view.
 
-import uPlot from "/static/vendor/uplot/uPlot.esm.js";
-import { api, el, seriesName } from "./api.js";
+import uPlot from "../vendor/uplot/uPlot.esm.js";
+import { api, el, markReady, seriesName } from "./api.js";
 import { AGGREGATIONS, FUNCTIONS, KEYWORDS, completionContext, lex, offsetOf, parseErrorPosition } from "./promql.js";
 
 const RANGES = { "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "3h": 10800, "6h": 21600, "12h": 43200, "1d": 86400, "2d": 172800, "7d": 604800 };
@@ -291,6 +291,7 @@ async function run(push = false) {
     }
     stats.textContent += ` · ${Math.round(performance.now() - t0)} ms`;
     clearError();
+    markReady();
   } catch (err) {
     if (err.name === "AbortError") return;
     markError(err.message);
@@ -504,4 +505,5 @@ renderHighlight();
 syncControls();
 saveState();
 if (state.expr) run(false);
+else markReady(); // nothing to draw until a query is run
 exprBox.focus();

@@ -1,7 +1,7 @@
 // Health: every check of every target (from each target's /health, or its scraped
 // vigil_health_check_* samples), "run now" for admins, and a status page (?view=status).
 
-import { ago, api, el } from "./api.js";
+import { ago, api, el, markReady, url } from "./api.js";
 import { roleAtLeast } from "./sparkline.js";
 
 const REFRESH_MS = 15000;
@@ -205,6 +205,7 @@ async function load() {
     $("hp-error").textContent = "";
     $("hp-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     state.loads++;
+    markReady();
   } catch (err) {
     $("hp-error").textContent = `Could not load the health checks: ${err.message}`;
   }
@@ -215,7 +216,7 @@ if (statusView) {
   $("hp-title").textContent = "Service status";
   document.title = "Service status · Vigil";
   $("hp-view").textContent = "Details";
-  $("hp-view").href = "/health";
+  $("hp-view").href = url("/health");
 } else if (onlyJob) {
   $("hp-title").textContent = `Health: ${onlyJob}`;
 }

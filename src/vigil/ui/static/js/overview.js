@@ -1,7 +1,7 @@
 // Overview: services with health colour, request/error rate and p95 latency with sparklines,
 // firing alerts, failing health checks, targets down and the host; refreshed every 15 s.
 
-import { api, el } from "./api.js";
+import { api, el, markReady, url } from "./api.js";
 import { exploreUrl, fmtBytes, fmtPercent, fmtRate, fmtSeconds, rawApi, sparkline } from "./sparkline.js";
 
 const REFRESH_MS = 15000;
@@ -146,7 +146,7 @@ function renderServices(targets, rate, errors, p95, alerts, checks) {
         el(
           "td",
           {},
-          el("a", { href: `/targets?q=${encodeURIComponent(s.job)}`, class: s.up < s.total ? "bad" : "" }, `${s.up}/${s.total} up`),
+          el("a", { href: url(`/targets?q=${encodeURIComponent(s.job)}`), class: s.up < s.total ? "bad" : "" }, `${s.up}/${s.total} up`),
         ),
       ];
       if (!s.http) {
@@ -224,10 +224,10 @@ async function load() {
       "ov-alerts-list",
       alerts.map((a) => [
         `${a.labels.alertname || "alert"}${a.labels.job ? ` (${a.labels.job})` : ""}`,
-        `/alerts?q=${encodeURIComponent(a.labels.alertname || "")}`,
+        url(`/alerts?q=${encodeURIComponent(a.labels.alertname || "")}`),
         `sev-${a.labels.severity || "none"}`,
       ]),
-      "/alerts",
+      url("/alerts"),
     );
     state.checks = checks.map((c) => ({ ...c.metric, value: Number(c.value[1]) }));
     setCount("ov-checks-count", checks.length, true);
@@ -235,10 +235,10 @@ async function load() {
       "ov-checks-list",
       checks.map((c) => [
         `${c.metric.check || "?"} on ${c.metric.instance || c.metric.job || "?"} (${Number(c.value[1]) === 0 ? "fail" : "warn"})`,
-        `/health?job=${encodeURIComponent(c.metric.job || "")}`,
+        url(`/health?job=${encodeURIComponent(c.metric.job || "")}`),
         Number(c.value[1]) === 0 ? "bad" : "warn",
       ]),
-      "/health",
+      url("/health"),
     );
     // Down: the scrape manager's view (/api/v1/targets), and any other `up == 0` series in the store.
     const downKeys = new Set();
@@ -257,14 +257,15 @@ async function load() {
     setCount("ov-down-count", down.length, true);
     list(
       "ov-down-list",
-      down.map((d) => [`${d.metric.instance || "?"} (${d.metric.job || "?"})`, `/targets?state=down&q=${encodeURIComponent(d.metric.instance || "")}`, "bad"]),
-      "/targets?state=down",
+      down.map((d) => [`${d.metric.instance || "?"} (${d.metric.job || "?"})`, url(`/targets?state=down&q=${encodeURIComponent(d.metric.instance || "")}`), "bad"]),
+      url("/targets?state=down"),
     );
     renderServices(targets, rate, errors, p95, alerts, checks);
     renderHost(host);
     errorBox.textContent = "";
     document.getElementById("ov-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     state.loads++;
+    markReady();
   } catch (err) {
     state.errors.push(String(err.message || err));
     errorBox.textContent = `Could not load the overview: ${err.message || err}`;

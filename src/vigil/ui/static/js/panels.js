@@ -2,7 +2,7 @@
 // (time series with uPlot; stat, gauge, bar gauge and table from instant or range queries).
 // Everything from the server is inserted as text or through the CSSOM, never as HTML.
 
-import uPlot from "/static/vendor/uplot/uPlot.esm.js";
+import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { api, el, seriesName } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -221,20 +221,26 @@ async function fetchSeries(panel, ctx) {
   const range = needsRange(panel);
   const builtins = builtinValues(ctx.end - ctx.start, ctx.step);
   const asked = [];
+  const targets = (panel.targets || []).filter((t) => !t.hide);
+  // All targets at once (a p50/p95/p99 panel waits for the slowest, not for the sum).
+  const answers = await Promise.all(
+    targets.map((t) => {
+      const expr = ctx.interpolate(t.expr, builtins);
+      const instant = !range || Boolean(t.instant);
+      asked.push({ expr, instant });
+      return instant
+        ? api("/api/v1/query", { method: "POST", params: { query: expr, time: ctx.end }, signal: ctx.signal })
+        : api("/api/v1/query_range", {
+            method: "POST",
+            params: { query: expr, start: ctx.start, end: ctx.end, step: ctx.step },
+            signal: ctx.signal,
+          });
+    }),
+  );
   const out = [];
-  for (const t of panel.targets || []) {
-    if (t.hide) continue;
-    const expr = ctx.interpolate(t.expr, builtins);
-    const instant = !range || Boolean(t.instant);
-    asked.push({ expr, instant });
-    const r = instant
-      ? await api("/api/v1/query", { method: "POST", params: { query: expr, time: ctx.end }, signal: ctx.signal })
-      : await api("/api/v1/query_range", {
-          method: "POST",
-          params: { query: expr, start: ctx.start, end: ctx.end, step: ctx.step },
-          signal: ctx.signal,
-        });
-    const d = r.data;
+  for (const [i, t] of targets.entries()) {
+    const expr = asked[i].expr;
+    const d = answers[i].data;
     const legend = t.legendFormat || "";
     if (d.resultType === "matrix") {
       for (const s of d.result) out.push({ name: legendName(s.metric, legend), metric: s.metric, values: s.values.map(([ts, v]) => [ts, num(v)]) });

@@ -1,7 +1,7 @@
 // Small shared pieces of the Overview, Alerts and Health pages: sparklines, number formats,
 // and fetching the APIs that answer bare JSON (Alertmanager's v2) rather than the envelope.
 
-import { ApiError, csrfToken } from "./api.js";
+import { ApiError, csrfToken, toLogin, url } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -89,7 +89,7 @@ export function parseDuration(text) {
 
 // Explore's URL for an expression over a relative range.
 export function exploreUrl(expr, range = "1h") {
-  return "/explore?" + new URLSearchParams({ expr, range });
+  return url("/explore?" + new URLSearchParams({ expr, range }));
 }
 
 // A fetch of an API that answers bare JSON (Alertmanager's v2): the body, or an ApiError.
@@ -100,9 +100,9 @@ export async function rawApi(path, { method = "GET", json = undefined } = {}) {
     init.body = JSON.stringify(json);
     init.headers["Content-Type"] = "application/json";
   }
-  const resp = await fetch(path, init);
+  const resp = await fetch(url(path), init);
   if (resp.status === 401) {
-    window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    toLogin();
     throw new ApiError(401, "unauthorized", "signed out");
   }
   const text = await resp.text();

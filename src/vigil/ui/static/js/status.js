@@ -1,6 +1,6 @@
 // Status: build information, storage statistics (top metrics by cardinality), flags and config.
 
-import { api, el, showError } from "./api.js";
+import { api, el, markReady, showError } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,12 +36,13 @@ async function section(fn, where) {
   }
 }
 
-section(async () => {
+const sections = [];
+sections.push(section(async () => {
   const { data } = await api("/api/v1/status/buildinfo");
   kv($("build"), Object.entries(data).filter(([, v]) => v !== ""));
-}, $("build"));
+}, $("build")));
 
-section(async () => {
+sections.push(section(async () => {
   const { data } = await api("/api/v1/status/tsdb", { params: { limit: 10 } });
   const h = data.headStats;
   kv($("head"), [
@@ -56,15 +57,17 @@ section(async () => {
     topTable("Top label pairs by series count", data.seriesCountByLabelValuePair, "Series"),
     topTable("Label names by memory", data.memoryInBytesByLabelName, "Bytes"),
   );
-}, $("head"));
+}, $("head")));
 
-section(async () => {
+sections.push(section(async () => {
   const { data } = await api("/api/v1/status/flags");
   const pairs = Object.entries(data);
   kv($("flags"), pairs.length ? pairs : [["", "No flags."]]);
-}, $("flags"));
+}, $("flags")));
 
-section(async () => {
+sections.push(section(async () => {
   const { data } = await api("/api/v1/status/config");
   $("config").textContent = data.yaml || "# no configuration loaded";
-}, $("config"));
+}, $("config")));
+
+Promise.all(sections).then(markReady);

@@ -1,6 +1,6 @@
 // Targets: every scrape target by pool, with its state, last scrape, duration and error.
 
-import { ago, api, el, showError } from "./api.js";
+import { ago, api, el, markReady, showError } from "./api.js";
 
 const pools = document.getElementById("pools");
 const stateSel = document.getElementById("state");
@@ -85,6 +85,7 @@ async function load() {
     const { data } = await api("/api/v1/targets", { params: { state: "active" } });
     targets = data.activeTargets || [];
     render();
+    markReady();
   } catch (err) {
     showError(pools, err);
   }
