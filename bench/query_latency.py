@@ -43,6 +43,7 @@ Usage:
   .venv/bin/python bench/query_latency.py --quick            # 1,000 series x 6 h, ~3 min
   .venv/bin/python bench/query_latency.py                    # 10,000 series x 24 h
   .venv/bin/python bench/query_latency.py --repeat 7 --append --keep-data
+  .venv/bin/python bench/query_latency.py --reuse     # time again on the kept data dirs
 """
 
 from __future__ import annotations
@@ -359,6 +360,29 @@ def load_vigil(
     return Loaded(system, time.perf_counter() - t0, note)
 
 
+def reuse(name: str, run_dir: Path) -> Loaded:
+    """Start *name* on the data dir an earlier ``--keep-data`` run left in *run_dir*."""
+    system: System
+    config: Path | None
+    if name == "prometheus":
+        system = QueryPrometheus(run_dir / "prometheus")
+        config = system.workdir / "prometheus.yml"
+    elif name == "victoriametrics":
+        system, config = QueryVictoria(run_dir / "victoriametrics"), None
+    elif name == "vigil":
+        system = Vigil(run_dir / "vigil")
+        config = system.workdir / "vigil.yml"
+    else:
+        raise BenchError(f"unknown system {name!r}")
+    why = system.available()
+    if why:
+        raise BenchError(why)
+    if not system.data_dir.is_dir() or (config is not None and not config.exists()):
+        raise BenchError(f"{system.workdir}: nothing to reuse (run once with --keep-data)")
+    system.start(config, ready_timeout=300)
+    return Loaded(system, 0.0, "data dir of an earlier --keep-data run, reused")
+
+
 # -- the queries -----------------------------------------------------------------------------
 
 
@@ -551,7 +575,9 @@ def run(
         for name in names:  # Prometheus first: it merges its 2 h blocks while the others load
             print(f"[{name}] loading ...", flush=True)
             try:
-                if name == "prometheus":
+                if args.reuse:
+                    ld = reuse(name, run_dir)
+                elif name == "prometheus":
                     ld = load_prometheus(ds, run_dir, args.load_timeout)
                 elif name == "victoriametrics":
                     ld = load_victoria(ds, run_dir, args.load_timeout, args.chunk_mb)
@@ -710,7 +736,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/vigil-bench-query"))
     p.add_argument("--keep-data", action="store_true", help="keep the generated file")
     p.add_argument("--append", action="store_true", help="append the results to bench/RESULTS.md")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="start the systems on the data dirs of an earlier --keep-data run in --workdir "
+        "(same --series/--hours) instead of loading; implies --keep-data",
+    )
     args = p.parse_args(argv)
+    if args.reuse:
+        args.keep_data = True
     if args.quick:
         args.series, args.hours = 1000, 6.0
     t0 = time.monotonic()

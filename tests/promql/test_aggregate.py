@@ -113,3 +113,44 @@ def test_aggregation_keeps_name_drop_mark() -> None:
     s = store({'x{a="1"}': [(0, 1.0)]})
     assert instant(s, "sum by (__name__) (-x)", 0) == {"{}": -1.0}
     assert instant(s, "sum by (__name__) (x)", 0) == {"x{}": 1.0}
+
+
+@pytest.mark.parametrize("op", ["sum", "avg", "count"])
+@pytest.mark.parametrize("special", [False, True])
+def test_sum_avg_count_fast_path_equals_the_fold_bit_for_bit(
+    op: str, special: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from vigil.model.labels import Labels
+    from vigil.promql import aggregate as agg
+    from vigil.promql.parser import parse_expr
+    from vigil.promql.parser.ast import AggregateExpr
+    from vigil.promql.value import Vector
+
+    rng = np.random.default_rng(3)
+    n, steps = 60, 40
+    values = rng.normal(0, 1e6, (n, steps)) * rng.choice([1e-9, 1.0, 1e12], (n, steps))
+    values[rng.random((n, steps)) < 0.1] = -0.0
+    values[rng.random((n, steps)) < 0.1] = 0.0
+    if special:
+        values[rng.random((n, steps)) < 0.05] = math.inf
+        values[rng.random((n, steps)) < 0.05] = -math.inf
+        values[rng.random((n, steps)) < 0.05] = math.nan
+        values[3, :] = 1.7e308  # overflows avg's running sum
+    present = rng.random((n, steps)) < 0.8
+    labels = [Labels.from_dict({"g": str(i % 7 if i < 50 else 9), "i": str(i)}) for i in range(n)]
+    vec = Vector(labels, values, present)
+    expr = parse_expr(f"{op} by (g) (x)")
+    assert isinstance(expr, AggregateExpr)
+
+    def run() -> Vector:
+        return agg.aggregate(expr, vec, None, lambda _: None, instant=False)
+
+    fast = run()
+    monkeypatch.setattr(agg, "_sum_avg_count", lambda *_: None)
+    fold = run()
+    assert fast.labels == fold.labels
+    np.testing.assert_array_equal(fast.present, fold.present)
+    p = fast.present
+    np.testing.assert_array_equal(fast.values[p].view(np.uint64), fold.values[p].view(np.uint64))

@@ -144,3 +144,80 @@ def test_packed_matrix_windows_equal_per_series_windows() -> None:
         assert np.array_equal(a.ts[sa], b.ts[sb])
         assert np.array_equal(a.vs[sa], b.vs[sb])
     assert not np.isnan(b.vs).any()  # stale markers removed
+
+
+@pytest.mark.parametrize(
+    "ends",
+    [
+        np.arange(-60_000, 1_200_000, 15_000, dtype=np.int64),  # regular: counted by histogram
+        np.array([5_000, 7_000, 300_000, 300_001, 900_000], dtype=np.int64),  # irregular
+        np.array([450_000], dtype=np.int64),  # one step
+    ],
+)
+@pytest.mark.parametrize("chunk", [1 << 18, 50])  # one pass, or groups of a few series
+def test_matrix_windows_equal_a_search_per_series(
+    ends: np.ndarray, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every window ``(end - range, end]`` holds what a binary search per series finds,
+    samples on a window's edges included (timestamps on multiples of the step)."""
+    from vigil.promql import selectors
+    from vigil.promql.selectors import matrix_from_samples, matrix_from_series
+
+    monkeypatch.setattr(selectors, "_COUNT_CHUNK", chunk)
+
+    rng = np.random.default_rng(11)
+    series = []
+    for i in range(30):
+        n = int(rng.integers(0, 60))
+        ts = np.unique(rng.integers(0, 80, n) * 15_000 + rng.choice([0, 1, -1, 7_000], n))
+        series.append(Series(Labels.from_dict({"i": f"{i:02d}"}), ts, rng.normal(size=len(ts))))
+    for range_ms in (15_000, 120_000, 61_000):
+        m = matrix_from_series(series, ends, range_ms)
+        got = {s.labels: s for s in m.series}
+        for s in series:
+            want = matrix_from_samples(s.labels, s.timestamps, s.values, ends, range_ms)
+            if not bool((want.last > want.first).any()):
+                assert s.labels not in got
+                continue
+            g = got[s.labels]
+            assert np.array_equal(g.first, want.first)
+            assert np.array_equal(g.last, want.last)
+            assert np.array_equal(g.ts, s.timestamps)
+
+
+def test_concat_series_arrays_views_back_to_back_arrays_and_copies_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vigil.promql import selectors
+    from vigil.promql.selectors import concat_series_arrays
+
+    monkeypatch.setattr(selectors, "_VIEW_MIN", 0)  # views even for these small arrays
+
+    buf = np.arange(20, dtype=np.float64)
+    parts = [buf[0:3], buf[3:3], buf[3:9], buf[9:20]]
+    got = concat_series_arrays(parts)
+    assert np.shares_memory(got, buf)
+    assert np.array_equal(got, buf)
+    grid = np.arange(12, dtype=np.int64).reshape(3, 4)  # rows of a decoded batch
+    flat = grid.reshape(-1)
+    got = concat_series_arrays([flat[2:5], flat[5:11]])
+    assert np.shares_memory(got, grid)
+    assert got.tolist() == list(range(2, 11))
+    for others in ([buf[0:3], buf[4:9]], [buf[5:9], buf[0:5]], [buf[0:4:2], buf[4:6]]):
+        got = concat_series_arrays(others)  # a gap, out of order, strided: copied
+        assert not np.shares_memory(got, buf)
+        assert np.array_equal(got, np.concatenate(others))
+    single = concat_series_arrays([buf[2:5]])
+    assert single.tolist() == [2.0, 3.0, 4.0]
+
+
+def test_without_name_drops_the_name_wherever_it_sorts() -> None:
+    from vigil.promql.value import without_name
+
+    plain = Labels.from_dict({"__name__": "m", "a": "1"})
+    upper = Labels.from_dict({"__name__": "m", "A": "1", "b": "2"})  # "A" sorts first
+    nameless = Labels.from_dict({"a": "1"})
+    assert without_name(plain) == Labels.from_dict({"a": "1"})
+    assert without_name(upper) == Labels.from_dict({"A": "1", "b": "2"})
+    assert without_name(nameless) is nameless
+    assert without_name(Labels()) == Labels()

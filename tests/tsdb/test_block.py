@@ -266,3 +266,62 @@ def test_read_many_equals_read_series(tmp_path: Path) -> None:
         assert b.read_many([], T0, T0 + H) == []
     finally:
         b.close()
+
+
+def test_read_packed_equals_read_series_back_to_back(tmp_path: Path) -> None:
+    same = [
+        (
+            Labels.from_dict({"__name__": "eq", "i": str(i)}),
+            np.arange(T0 + 7_000, T0 + 2 * H, 15_000, dtype=np.int64),
+            np.arange(480, dtype=np.float64) * (i + 1),
+        )
+        for i in range(30)
+    ]
+    meta = write_block(
+        tmp_path,
+        same + make_series(9, 30, T0, T0 + 2 * H),
+        mint=T0,
+        maxt=T0 + 2 * H,
+        chunk_samples=100,
+    )
+    b = Block.open(meta.path)
+    try:
+        everything = list(range(b.index.num_series))
+        picks = [everything, everything[::3], [5, 2, 40], []]
+        windows = [(T0, T0 + 2 * H), (T0 + H - 1, T0 + H + 300_000), (T0 - H, T0 - 1)]
+        for _ in range(2):  # the second time from the kept headers
+            for sids in picks:
+                for mint, maxt in windows:
+                    ts, vs, counts = b.read_packed(sids, mint, maxt)
+                    want = [b.read_series(sid, mint, maxt) for sid in sids]
+                    assert counts.tolist() == [len(t) for t, _ in want]
+                    if want:
+                        np.testing.assert_array_equal(ts, np.concatenate([t for t, _ in want]))
+                        np.testing.assert_array_equal(
+                            vs.view(np.uint64),
+                            np.concatenate([v for _, v in want]).view(np.uint64),
+                        )
+                    else:
+                        assert len(ts) == len(vs) == 0
+        assert b.labels(3) == b.index.labels(3)
+        assert b.labels(3) is b.labels(3)
+    finally:
+        b.close()
+
+
+def test_read_packed_names_a_corrupted_chunk(tmp_path: Path) -> None:
+    meta = write_block(tmp_path, make_series(4, 5, T0, T0 + H), mint=T0, maxt=T0 + H)
+    b = Block.open(meta.path)
+    ref, length = int(b.index.chunk_ref[2]), int(b.index.chunk_len[2])
+    b.close()
+    with open(meta.path / "chunks", "r+b") as f:
+        f.seek(ref + length - 1)
+        last = f.read(1)
+        f.seek(ref + length - 1)
+        f.write(bytes([last[0] ^ 0xFF]))
+    b = Block.open(meta.path)
+    try:
+        with pytest.raises(CorruptBlockError, match="checksum mismatch"):
+            b.read_packed(list(range(5)), T0, T0 + H)
+    finally:
+        b.close()

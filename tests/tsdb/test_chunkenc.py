@@ -15,8 +15,11 @@ from vigil.tsdb.chunkenc import (
     ChunkError,
     decode,
     decode_many,
+    decode_window,
     encode,
     encoded_count,
+    parse_header,
+    parse_headers,
 )
 
 T0 = 1_700_000_000_000
@@ -196,3 +199,62 @@ def test_decode_many_refuses_a_bad_chunk() -> None:
     chunks[7] = chunks[7][:-3]
     with pytest.raises(ChunkError):
         decode_many(chunks)
+
+
+@pytest.mark.parametrize(
+    ("mint", "maxt"),
+    [
+        (-(2**62), 2**62),  # everything
+        (T0 + 3_600_000, T0 + 7_200_000),  # a cut through most chunks
+        (T0 + 1, T0 + 1),  # at most a sample or two
+        (T0 - 10, T0 - 1),  # before every chunk
+    ],
+)
+@pytest.mark.parametrize("given_headers", [False, True])
+def test_decode_window_equals_decode_and_cut(mint: int, maxt: int, given_headers: bool) -> None:
+    chunks = _batch_cases()
+    headers = parse_headers(chunks) if given_headers else None
+    ts, vs, counts = decode_window(chunks, mint, maxt, headers)
+    want = []
+    for data in chunks:
+        t, v = decode(data)
+        keep = (t >= mint) & (t <= maxt)
+        want.append((t[keep], v[keep]))
+    assert counts.tolist() == [len(t) for t, _ in want]
+    assert ts.dtype == np.int64
+    assert vs.dtype == np.float64
+    np.testing.assert_array_equal(ts, np.concatenate([t for t, _ in want]))
+    np.testing.assert_array_equal(
+        vs.view(np.uint64), np.concatenate([v for _, v in want]).view(np.uint64)
+    )
+
+
+def test_decode_window_of_one_shape_and_of_nothing() -> None:
+    ts = T0 + 15_000 * np.arange(100, dtype=np.int64)
+    chunks = [encode(ts + i, np.arange(100, dtype=np.float64) * i) for i in range(8)]
+    got_t, got_v, counts = decode_window(chunks, int(ts[10]), int(ts[19]) + 6)
+    assert counts.tolist() == [10] * 7 + [9]
+    np.testing.assert_array_equal(got_t[:10], ts[10:20])
+    np.testing.assert_array_equal(got_v[10:20], np.arange(10, 20, dtype=np.float64))
+    empty_t, empty_v, none = decode_window([], 0, 1)
+    assert len(empty_t) == len(empty_v) == len(none) == 0
+
+
+def test_parse_header_reads_without_decompressing() -> None:
+    data = encode(T0 + 15_000 * np.arange(500), np.arange(500, dtype=np.float64))
+    n, _, tw, mode, k, _, _, n_exc, codec, start = parse_header(data)
+    assert (n, tw, mode, k, n_exc, codec) == (500, 2, MODE_DECIMAL, 0, 0, 1)  # 15,000: 2 bytes
+    assert 0 < start < len(data)
+    with pytest.raises(ChunkError, match="version"):
+        parse_header(b"\x09" + data[1:])
+
+
+def test_decode_window_refuses_a_bad_chunk() -> None:
+    chunks = _batch_cases()
+    chunks[10] = chunks[10][:-3]  # 1,440 samples, compressed: truncated payload
+    with pytest.raises(ChunkError):
+        decode_window(chunks, -(2**62), 2**62)
+    chunks = _batch_cases()
+    chunks[4] = chunks[4][:-5]  # 120 samples
+    with pytest.raises(ChunkError):
+        decode_window(chunks, -(2**62), 2**62, parse_headers(chunks))

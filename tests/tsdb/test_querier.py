@@ -40,6 +40,28 @@ def test_merged_view_concatenates_and_dedupes() -> None:
     q.close()
 
 
+def test_merged_view_is_one_buffer_in_label_order() -> None:
+    a, b, c = (lbl(__name__="m", k=k) for k in "abc")
+    older = store_with([(c, 1, 1.0), (a, 1, 10.0), (a, 2, 20.0)])
+    newer = store_with([(b, 4, 4.0), (a, 3, 30.0), (c, 5, 5.0)])
+    empty = store_with([])
+    got = DBQuerier([older.querier(0, 10), newer.querier(0, 10)]).select(
+        [Matcher.equal("__name__", "m")]
+    )
+    assert [s.labels for s in got] == [a, b, c]
+    assert [s.timestamps.tolist() for s in got] == [[1, 2, 3], [4], [1, 5]]
+    assert [s.values.tolist() for s in got] == [[10.0, 20.0, 30.0], [4.0], [1.0, 5.0]]
+    base = got[0].timestamps.base
+    assert base is not None
+    assert all(s.timestamps.base is base for s in got)
+    # one source with series: its answer as it is
+    only = DBQuerier([empty.querier(0, 10), newer.querier(0, 10)]).select(
+        [Matcher.equal("__name__", "m")]
+    )
+    assert [s.labels for s in only] == [a, b, c]
+    assert DBQuerier([empty.querier(0, 10)]).select([Matcher.equal("__name__", "m")]) == []
+
+
 def test_head_label_apis_follow_matchers_and_range() -> None:
     head = Head()
     app = head.appender()

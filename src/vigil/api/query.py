@@ -198,6 +198,16 @@ def format_sample_values(values: npt.NDArray[np.float64] | Sequence[float]) -> l
     (magnitudes from 1e-4 to below 1e16) only a trailing ``.0`` differs, so only
     the other values take the slow path.
     """
+    if isinstance(values, np.ndarray) and values.dtype == np.float64 and len(values):
+        with np.errstate(invalid="ignore"):  # NaN and infinities fail the test below
+            ints = values.astype(np.int64)
+        # whole numbers (counters, counts) print as integers; -0.0 prints "-0" (slow path)
+        if (
+            bool((ints == values).all())
+            and bool((np.abs(ints) < 10**15).all())
+            and not bool(np.signbit(values[ints == 0]).any())
+        ):
+            return list(map(str, ints.tolist()))
     lst = values.tolist() if isinstance(values, np.ndarray) else list(values)
     return [
         (r[:-2] if r[-2:] == ".0" else r)
@@ -347,9 +357,9 @@ def render_value(value: Any, steps: Sequence[int], *, range_query: bool) -> dict
         for lb, i in rows:
             p = value.present[i]
             if bool(p.all()):
-                pts = [
-                    list(x) for x in zip(times, format_sample_values(value.values[i]), strict=True)
-                ]
+                pts = list(
+                    map(list, zip(times, format_sample_values(value.values[i]), strict=True))
+                )
             else:
                 idx = np.flatnonzero(p)
                 if len(idx) == 0:

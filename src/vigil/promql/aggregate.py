@@ -115,6 +115,12 @@ def aggregate(
         np.logical_or.at(seen, gid, vec.present)
         return _finish(keys, values, seen, vec, gid)
 
+    if op is AggregateOp.SUM or op is AggregateOp.AVG or op is AggregateOp.COUNT:
+        fast = _sum_avg_count(op, vec, gid, n_groups)
+        if fast is not None:
+            values, seen = fast
+            return _finish(keys, values, seen, vec, gid)
+
     with np.errstate(all="ignore"):
         for rows, g in _ranks(gid, n_groups):
             p = vec.present[rows]
@@ -182,6 +188,56 @@ def aggregate(
         else:
             out = val
     return _finish(keys, out, seen, vec, gid)
+
+
+def _padded(vec: Vector, gid: npt.NDArray[np.intp], n_groups: int) -> FloatArray | None:
+    """The rows as a ``(member rank, group, step)`` array, each group's members in input
+    order; absent samples (and missing members) are ``-0.0`` (adding it changes no sum).
+    ``None`` when groups are so uneven that the padding would outweigh the rows."""
+    order = np.argsort(gid, kind="stable")
+    sg = gid[order]
+    starts = np.searchsorted(sg, np.arange(n_groups))
+    rank = np.arange(len(sg)) - starts[sg]
+    depth = int(rank.max()) + 1
+    if depth * n_groups > 2 * len(sg) + 64:
+        return None
+    vals = np.full((depth, n_groups, vec.values.shape[1]), -0.0)
+    vals[rank, sg] = np.where(vec.present[order], vec.values[order], -0.0)
+    return vals
+
+
+def _sum_avg_count(
+    op: AggregateOp, vec: Vector, gid: npt.NDArray[np.intp], n_groups: int
+) -> tuple[FloatArray, BoolArray] | None:
+    """``sum``, ``avg`` and ``count`` with one pass per member rank over whole
+    ``(group, step)`` arrays and no masking: Prometheus's Kahan sum starting from the
+    first sample is the same sum started from ``-0.0`` (``-0.0 + x == x`` for every x,
+    and its compensation stays 0), and an absent sample is a ``-0.0`` added. ``avg``
+    takes this path when no running sum can overflow (Prometheus then divides the Kahan
+    sum by the count); else ``None`` (the general fold)."""
+    order = np.argsort(gid, kind="stable")
+    starts = np.searchsorted(gid[order], np.arange(n_groups))  # every group has a row
+    count = np.add.reduceat(vec.present[order].astype(np.float64), starts, axis=0)
+    seen = count > 0
+    if op is AggregateOp.COUNT:
+        return count, seen
+    vals = _padded(vec, gid, n_groups)
+    if vals is None:
+        return None
+    with np.errstate(all="ignore"):
+        if op is AggregateOp.AVG and not bool((np.abs(vals).sum(axis=0) < 1e300).all()):
+            return None  # an infinity, a NaN or a sum that may overflow: the general fold
+        total = vals[0].copy()
+        c = np.zeros_like(total)
+        for k in range(1, len(vals)):
+            f = vals[k]
+            t = total + f
+            c += np.where(np.abs(total) >= np.abs(f), (total - t) + f, (f - t) + total)
+            total = t
+        if op is AggregateOp.SUM:
+            c[np.isinf(total)] = 0.0
+            return total + c, seen
+        return total / count + c / count, seen
 
 
 def _finish(

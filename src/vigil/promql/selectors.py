@@ -10,8 +10,10 @@ markers removed. Both are one ``searchsorted`` per series over all steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from vigil.model.labels import Labels
 from vigil.model.matchers import Matcher
@@ -24,10 +26,14 @@ from vigil.promql.value import (
     MatrixSeries,
     PackedWindows,
     Vector,
+    without_name,
 )
 from vigil.storage.interface import Queryable, Series
 
+_T = TypeVar("_T", bound=np.generic)
+
 __all__ = [
+    "concat_series_arrays",
     "instant_lookup",
     "matrix_from_samples",
     "matrix_from_vector",
@@ -44,6 +50,37 @@ def select(queryable: Queryable, matchers: Sequence[Matcher], mint: int, maxt: i
         return querier.select(matchers)
     finally:
         querier.close()
+
+
+_VIEW_MIN = 1 << 16
+"""Elements from which :func:`concat_series_arrays` looks for a view rather than copying."""
+
+
+def concat_series_arrays(arrays: list[npt.NDArray[_T]]) -> npt.NDArray[_T]:
+    """``np.concatenate(arrays)``, or a view without copying when they already lie back
+    to back in one buffer (what the store's queriers return: series are views into one
+    decoded concatenation)."""
+    full = [a for a in arrays if len(a)]  # an empty view's address means nothing
+    if sum(map(len, full)) < _VIEW_MIN or not full:
+        return np.concatenate(arrays)  # copying is cheaper than checking the addresses
+    first = full[0]
+    base = first.base
+    if (
+        len(full) > 1
+        and isinstance(base, np.ndarray)
+        and base.dtype == first.dtype
+        and base.flags.c_contiguous
+        and all(a.base is base and a.strides == (base.itemsize,) for a in full)
+    ):
+        size = base.itemsize
+        origin = base.__array_interface__["data"][0]
+        ptrs = [a.__array_interface__["data"][0] for a in full]
+        lens = [len(a) for a in full]
+        if all(p + n * size == q for p, n, q in zip(ptrs, lens, ptrs[1:], strict=False)):
+            start = (ptrs[0] - origin) // size
+            flat: npt.NDArray[_T] = base.reshape(-1)[start : start + sum(lens)]
+            return flat
+    return np.concatenate(arrays)
 
 
 def stale_mask(values: FloatArray) -> BoolArray:
@@ -86,8 +123,8 @@ def vector_from_series(
     total = int(counts.sum()) if len(series) else 0
     if total == 0 or n_steps == 0:
         return Vector.empty(n_steps)
-    all_ts = np.concatenate([s.timestamps for s in series])
-    all_vs = np.concatenate([s.values for s in series])
+    all_ts = concat_series_arrays([s.timestamps for s in series])
+    all_vs = concat_series_arrays([s.values for s in series])
     lo = min(int(all_ts.min()), int(ref.min()) - lookback_ms)
     span = max(int(all_ts.max()), int(ref.max())) - lo + 2
     if span * len(series) >= 2**62:
@@ -175,21 +212,63 @@ def _packed_matrix(
             if bool((ms.last > ms.first).any()):
                 out.append(ms)
         return Matrix(out, range_ms, ends)
-    rows = np.arange(n, dtype=np.int64) * span
-    keys = np.repeat(rows, counts) + (all_ts - lo)
-    base = rows[:, None]
-    first = np.searchsorted(keys, base + (ends - range_ms - lo)[None, :], side="right")
-    last = np.searchsorted(keys, base + (ends - lo)[None, :], side="right")
+    step = int(ends[1] - ends[0]) if len(ends) > 1 else 0
+    if step > 0 and len(all_ts) and bool((np.diff(ends) == step).all()):
+        first = _count_upto(counts, offsets, all_ts, int(ends[0]) - range_ms, step, len(ends))
+        last = _count_upto(counts, offsets, all_ts, int(ends[0]), step, len(ends))
+    else:
+        rows = np.arange(n, dtype=np.int64) * span
+        keys = np.repeat(rows, counts) + (all_ts - lo)
+        base = rows[:, None]
+        first = np.searchsorted(keys, base + (ends - range_ms - lo)[None, :], side="right")
+        last = np.searchsorted(keys, base + (ends - lo)[None, :], side="right")
     keep = np.flatnonzero((last > first).any(axis=1))
     first = first[keep].astype(np.int64, copy=False)
     last = last[keep].astype(np.int64, copy=False)
+    base_k = offsets[keep]
+    rel_first = first - base_k[:, None]  # per series, relative to its own samples
+    rel_last = last - base_k[:, None]
+    ends_k = (base_k + counts[keep]).tolist()
     out = []
-    for j, i in enumerate(keep.tolist()):
-        a = int(offsets[i])
-        b = a + int(counts[i])
-        out.append(MatrixSeries(labels[i], all_ts[a:b], all_vs[a:b], first[j] - a, last[j] - a))
+    for j, (i, a) in enumerate(zip(keep.tolist(), base_k.tolist(), strict=True)):
+        b = ends_k[j]
+        out.append(MatrixSeries(labels[i], all_ts[a:b], all_vs[a:b], rel_first[j], rel_last[j]))
     packed = PackedWindows(all_ts, all_vs, first.reshape(-1), last.reshape(-1))
     return Matrix(out, range_ms, ends, packed)
+
+
+_COUNT_CHUNK = 1 << 18
+"""Samples per pass of :func:`_count_upto` (its temporaries stay small: see rollup's
+``_RATE_CHUNK``)."""
+
+
+def _count_upto(
+    counts: IntArray, offsets: IntArray, all_ts: IntArray, e0: int, step: int, n_steps: int
+) -> IntArray:
+    """``offsets[i] + #{samples of series i at or before e0 + j * step}`` for every series
+    ``i`` and step ``j``: what a ``searchsorted(side="right")`` per window gives, from one
+    histogram of the samples over the steps and a running sum (no binary searches), a
+    group of series of about ``_COUNT_CHUNK`` samples at a time.
+
+    A sample at ``t`` is counted from step ``ceil((t - e0) / step)`` on.
+    """
+    n = len(counts)
+    out = np.empty((n, n_steps), dtype=np.int64)
+    ends = offsets + counts
+    i0 = 0
+    while i0 < n:
+        i1 = int(np.searchsorted(ends, int(offsets[i0]) + _COUNT_CHUNK, side="right"))
+        i1 = min(max(i1, i0 + 1), n)
+        g = i1 - i0
+        ts = all_ts[int(offsets[i0]) : int(ends[i1 - 1])]
+        first_step = np.clip(-((e0 - ts) // step), 0, n_steps)  # n_steps: never counted
+        rows = np.repeat(np.arange(g, dtype=np.int64) * (n_steps + 1), counts[i0:i1])
+        hist = np.bincount(rows + first_step, minlength=g * (n_steps + 1))
+        part = out[i0:i1]
+        np.cumsum(hist.reshape(g, n_steps + 1)[:, :n_steps], axis=1, out=part)
+        part += offsets[i0:i1, None]
+        i0 = i1
+    return out
 
 
 def matrix_from_series(series: list[Series], ends: IntArray, range_ms: int) -> Matrix:
@@ -197,8 +276,8 @@ def matrix_from_series(series: list[Series], ends: IntArray, range_ms: int) -> M
     if not series:
         return Matrix([], range_ms, ends)
     counts = np.fromiter((len(s.timestamps) for s in series), dtype=np.int64, count=len(series))
-    all_ts = np.concatenate([s.timestamps for s in series])
-    all_vs = np.concatenate([s.values for s in series])
+    all_ts = concat_series_arrays([s.timestamps for s in series])
+    all_vs = concat_series_arrays([s.values for s in series])
     stale = stale_mask(all_vs)
     if bool(stale.any()):
         keep = ~stale
@@ -220,7 +299,7 @@ def matrix_from_vector(vec: Vector, steps: IntArray, ends: IntArray, range_ms: i
     for i in has.tolist():
         lb = vec.labels[i]
         if drop is not None and bool(drop[i]):
-            lb = lb.without_name()
+            lb = without_name(lb)
         labels.append(lb)
     present = vec.present[has]
     counts = present.sum(axis=1).astype(np.int64)

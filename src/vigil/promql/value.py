@@ -19,7 +19,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vigil.model.labels import Labels
+from vigil.model.labels import METRIC_NAME, Labels
 
 __all__ = [
     "FloatArray",
@@ -30,6 +30,7 @@ __all__ = [
     "String",
     "Value",
     "Vector",
+    "without_name",
 ]
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
@@ -198,11 +199,21 @@ def merge_same_labels(vec: Vector) -> Vector:
     return Vector(list(index), values, present, drop)
 
 
+def without_name(lb: Labels) -> Labels:
+    """``lb.without_name()``, quick when ``__name__`` is the first pair (label names are
+    sorted, so it is unless a name sorts before it: upper case)."""
+    pairs = lb.pairs
+    if pairs and pairs[0][0] == METRIC_NAME:
+        return Labels._trusted(pairs[1:])
+    return lb.without_name()
+
+
 def remove_dropped_names(vec: Vector) -> Vector:
     """Remove ``__name__`` from the rows marked for it (the end of delayed name removal)."""
     if vec.drop_name is None or not bool(vec.drop_name.any()):
         return Vector(vec.labels, vec.values, vec.present)
     labels = [
-        lb.without_name() if d else lb for lb, d in zip(vec.labels, vec.drop_name, strict=True)
+        without_name(lb) if d else lb
+        for lb, d in zip(vec.labels, vec.drop_name.tolist(), strict=True)
     ]
     return Vector(labels, vec.values, vec.present)

@@ -304,6 +304,13 @@ class Block:
         self._users = 1  # the block itself; each open querier adds one
         self._closed = False
         self._chunk_off: list[int] | None = None
+        self._chunk_off_arr: npt.NDArray[np.int64] | None = None
+        # Filled as queries read (the block never changes): each series' labels, and each
+        # chunk's parsed header (its checksum verified when it was parsed).
+        self._labels: list[Labels | None] = [None] * index.num_series
+        n_chunks = len(index.chunk_ref)
+        self._headers = np.zeros((n_chunks, chunkenc.HEADER_FIELDS), dtype=np.uint64)
+        self._parsed = np.zeros(n_chunks, dtype=bool)
         try:
             with open(chunks_path, "rb") as f:
                 self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -454,6 +461,75 @@ class Block:
             out.append((ts, vs))
         return out
 
+    def labels(self, sid: int) -> Labels:
+        """Series *sid*'s labels (kept after the first call)."""
+        got = self._labels[sid]
+        if got is None:
+            got = self._labels[sid] = self.index.labels(sid)
+        return got
+
+    def _offsets_array(self) -> npt.NDArray[np.int64]:
+        arr = self._chunk_off_arr
+        if arr is None:
+            arr = self._chunk_off_arr = np.asarray(self._chunk_offsets(), dtype=np.int64)
+        return arr
+
+    def read_packed(
+        self, sids: Sequence[int] | npt.NDArray[np.intp], mint: int, maxt: int
+    ) -> tuple[I64, F64, I64]:
+        """The samples with ``mint <= t <= maxt`` of each of *sids*, back to back in that
+        order, and how many each series has: :meth:`read_many` as one concatenation.
+
+        No Python step per series: the overlapping chunks of all series are found by
+        one mask, decoded and cut by :func:`chunkenc.decode_window`; a chunk's header is
+        parsed (and its checksum verified) on its first read only.
+        """
+        sid_arr = np.asarray(sids, dtype=np.int64)
+        n = len(sid_arr)
+        if n == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.zeros(0, np.int64)
+        off = self._offsets_array()
+        starts, ends = off[sid_arr], off[sid_arr + 1]
+        per = ends - starts
+        total = int(per.sum())
+        first = np.zeros(n, dtype=np.int64)
+        np.cumsum(per[:-1], out=first[1:])
+        cidx = np.repeat(starts - first, per) + np.arange(total, dtype=np.int64)
+        idx = self.index
+        hit = (idx.chunk_maxt[cidx] >= mint) & (idx.chunk_mint[cidx] <= maxt)
+        owner = np.repeat(np.arange(n, dtype=np.int64), per)[hit]
+        hits = cidx[hit]
+        fresh = hits[~self._parsed[hits]]
+        try:
+            for i in fresh.tolist():
+                self._headers[i] = chunkenc.parse_header(self.chunk_bytes(i))
+                self._parsed[i] = True
+            data = self._raw_chunks(hits)
+            ts, vs, cnt = chunkenc.decode_window(data, mint, maxt, self._headers[hits])
+        except chunkenc.ChunkError:
+            # name the chunk: the one-by-one path says which series and chunk is bad
+            pairs = [self.read_series(int(s), mint, maxt) for s in sid_arr.tolist()]
+            counts = np.array([len(p[0]) for p in pairs], dtype=np.int64)
+            if not pairs or not int(counts.sum()):
+                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), counts
+            return (
+                np.concatenate([p[0] for p in pairs]),
+                np.concatenate([p[1] for p in pairs]),
+                counts,
+            )
+        counts = np.bincount(owner, weights=cnt, minlength=n).astype(np.int64)
+        return ts, vs, counts
+
+    def _raw_chunks(self, hits: npt.NDArray[np.int64]) -> list[bytes]:
+        """The bytes of chunks *hits* (their checksums were verified on their first read)."""
+        idx = self.index
+        refs = idx.chunk_ref[hits].astype(np.int64)
+        lens = idx.chunk_len[hits].astype(np.int64)
+        if len(refs) and int((refs + lens).max()) + 4 > len(self._mm):
+            return [self.chunk_bytes(int(i)) for i in hits.tolist()]  # names the bad one
+        mm = self._mm
+        return [mm[o : o + n] for o, n in zip(refs.tolist(), lens.tolist(), strict=True)]
+
     def series(self) -> Iterator[tuple[Labels, I64, F64]]:
         """Every series with all its samples, in label order (what compaction reads)."""
         self._acquire()
@@ -495,14 +571,16 @@ class BlockQuerier:
         return self.block.index.postings_for_matchers(matchers)
 
     def select(self, matchers: Sequence[Matcher]) -> list[Series]:
+        b = self.block
+        sids = self._ids(matchers)
+        ts, vs, counts = b.read_packed(sids, self.mint, self.maxt)
+        ends = np.cumsum(counts).tolist()
         out = []
-        idx = self.block.index
-        sids = self._ids(matchers).tolist()
-        for sid, (ts, vs) in zip(
-            sids, self.block.read_many(sids, self.mint, self.maxt), strict=True
-        ):
-            if len(ts):
-                out.append(Series(idx.labels(sid), ts, vs))
+        a = 0
+        for sid, e in zip(sids.tolist(), ends, strict=True):
+            if e > a:
+                out.append(Series(b.labels(sid), ts[a:e], vs[a:e]))
+            a = e
         return out
 
     def _ids_in_range(self, matchers: Sequence[Matcher]) -> list[int]:

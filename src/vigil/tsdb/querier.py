@@ -90,21 +90,38 @@ class DBQuerier:
     def select(self, matchers: Sequence[Matcher]) -> list[Series]:
         if len(self._queriers) == 1:
             return self._queriers[0].select(matchers)
-        parts: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for q in self._queriers:
-            for s in q.select(matchers):
+        results = [r for r in (q.select(matchers) for q in self._queriers) if r]
+        if len(results) <= 1:
+            # each querier's series are already sorted by labels and unique
+            return results[0] if results else []
+        parts: dict[Labels, list[tuple[I64, F64]]] = {}
+        for res in results:
+            for s in res:
                 parts.setdefault(s.labels, []).append((s.timestamps, s.values))
-        out = []
-        for labels, chunks in parts.items():
-            if len(chunks) == 1:
-                ts, vs = chunks[0]
-            elif all(a[0][-1] < b[0][0] for a, b in itertools.pairwise(chunks)):
-                ts = np.concatenate([c[0] for c in chunks])
-                vs = np.concatenate([c[1] for c in chunks])
+        # Every series' pieces in time order, back to back in one buffer (one copy; the
+        # series are views into it, which the selectors take as they are).
+        order = sorted(parts)
+        ts_parts: list[I64] = []
+        vs_parts: list[F64] = []
+        counts: list[int] = []
+        for labels in order:
+            chunks = parts[labels]
+            if len(chunks) == 1 or all(a[0][-1] < b[0][0] for a, b in itertools.pairwise(chunks)):
+                ts_parts += [c[0] for c in chunks]
+                vs_parts += [c[1] for c in chunks]
+                counts.append(sum(len(c[0]) for c in chunks))
             else:
                 ts, vs = merge_samples(chunks)
-            out.append(Series(labels, ts, vs))
-        out.sort(key=lambda s: s.labels)
+                ts_parts.append(ts)
+                vs_parts.append(vs)
+                counts.append(len(ts))
+        all_ts = np.concatenate(ts_parts)
+        all_vs = np.concatenate(vs_parts)
+        out = []
+        a = 0
+        for labels, n in zip(order, counts, strict=True):
+            out.append(Series(labels, all_ts[a : a + n], all_vs[a : a + n]))
+            a += n
         return out
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:

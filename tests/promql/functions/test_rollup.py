@@ -458,3 +458,30 @@ def test_absent_over_time() -> None:
     assert isinstance(got, Vector)
     assert got.labels == [Labels(job="j")]
     assert got.present.tolist() == [[False, True]]
+
+
+@pytest.mark.parametrize(("is_counter", "is_rate"), [(True, True), (True, False), (False, False)])
+def test_extrapolated_rate_in_passes_equals_one_pass(
+    is_counter: bool, is_rate: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows evaluated a slice at a time give bit for bit what one pass gives."""
+    from vigil.promql.functions import rollup
+    from vigil.promql.selectors import matrix_from_series
+    from vigil.storage.interface import Series
+
+    rng = np.random.default_rng(5)
+    series = []
+    for i in range(12):
+        ts = np.cumsum(rng.integers(5_000, 25_000, 300)).astype(np.int64)
+        vs = np.cumsum(rng.integers(0, 9, 300)).astype(np.float64)
+        vs[rng.random(300) < 0.03] = 0.0  # counter resets
+        series.append(Series(Labels.from_dict({"i": str(i)}), ts, vs))
+    ends = np.arange(0, 4_000_000, 30_000, dtype=np.int64)
+    m = matrix_from_series(series, ends, 300_000)
+    w = rollup.Windows.from_matrix(m, len(ends))
+    whole = rollup.extrapolated_rate(w, 300_000, is_counter=is_counter, is_rate=is_rate)
+    monkeypatch.setattr(rollup, "_RATE_CHUNK", 97)
+    parts = rollup.extrapolated_rate(w, 300_000, is_counter=is_counter, is_rate=is_rate)
+    np.testing.assert_array_equal(whole[1], parts[1])
+    np.testing.assert_array_equal(whole[0].view(np.uint64), parts[0].view(np.uint64))
+    assert bool(whole[1].any())
