@@ -153,8 +153,13 @@ def test_an_instrumented_app_is_scraped_and_a_python_rule_alerts_end_to_end(
             return float(result[0]["value"][1]) if result else 0.0
 
         assert _wait("the app's requests in the embedded store", lambda: requests_seen() >= 3)
-        up = {r["metric"]["job"]: r["value"][1] for r in _query(c, server.url, "up")}
-        assert up == {"app": "1", "vigil": "1"}
+
+        # Both jobs are scraped on their own schedules: wait until each has reported.
+        def up() -> dict[str, str]:
+            return {r["metric"]["job"]: r["value"][1] for r in _query(c, server.url, "up")}
+
+        _wait("both jobs scraped", lambda: len(up()) == 2)
+        assert up() == {"app": "1", "vigil": "1"}
         # The same API through the app, under /vigil (and those requests are not the app's).
         proxied = _query(c, f"{web.url}/vigil", expr)
         assert float(proxied[0]["value"][1]) >= 3

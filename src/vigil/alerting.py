@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from prometheus_client import CollectorRegistry
 
@@ -34,7 +34,7 @@ from vigil.notify.history import AlertEvent, AlertHistory
 from vigil.notify.notifier import Notifier
 from vigil.notify.store import fingerprint_string
 from vigil.promql.engine import Engine
-from vigil.rules.alerting import PythonRule
+from vigil.rules.alerting import PythonRule, PythonRuleOptions
 from vigil.rules.base import RuleContext
 from vigil.rules.file import load_rule_files
 from vigil.rules.manager import RuleManager
@@ -215,20 +215,10 @@ class Alerting:
         self.history.record([event])
 
     def register_rule(
-        self,
-        name: str,
-        func: Callable[[], object],
-        *,
-        severity: str = "warning",
-        cooldown: float = 0.0,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        for_s: float = 0.0,
+        self, name: str, func: Callable[[], object], **options: Unpack[PythonRuleOptions]
     ) -> PythonRule:
         """Embedded mode: alert ``name`` while ``func()`` is true, in the same pipeline as rule files."""
-        return self.rules.register_python_rule(
-            name, func, severity, cooldown, labels, annotations, for_s=for_s
-        )
+        return self.rules.register_python_rule(name, func, **options)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,8 +28,8 @@ from vigil.model.alert import Alert
 from vigil.model.matchers import Matcher, MatchType
 from vigil.notify.history import AlertHistory
 from vigil.notify.matchers import MatcherError, parse_matcher
-from vigil.notify.notifier import AlertView, GroupView
-from vigil.notify.silence import Silence, SilenceError, SilenceNotFoundError, Silences
+from vigil.notify.notifier import AlertView, Notifier
+from vigil.notify.silence import Silence, SilenceError, SilenceNotFoundError
 
 __all__ = ["AlertmanagerApi", "NotifierLike", "alertmanager_routes", "history_routes"]
 
@@ -38,34 +38,8 @@ MAX_ALERTS_BODY = 16 * 1024 * 1024
 ZERO_TIME = "0001-01-01T00:00:00.000Z"
 
 
-class NotifierLike(Protocol):
-    """What the v2 API needs of the notifier (``vigil.notify.notifier.Notifier`` has it)."""
-
-    @property
-    def silences(self) -> Silences: ...
-
-    def put_alerts(self, alerts: Iterable[Alert]) -> object: ...
-
-    def alerts(
-        self,
-        matchers: Sequence[Matcher] = (),
-        *,
-        active: bool = True,
-        silenced: bool = True,
-        inhibited: bool = True,
-        unprocessed: bool = True,
-        receiver: str | None = None,
-    ) -> list[AlertView]: ...
-
-    def groups(
-        self,
-        matchers: Sequence[Matcher] = (),
-        *,
-        active: bool = True,
-        silenced: bool = True,
-        inhibited: bool = True,
-        receiver: str | None = None,
-    ) -> list[GroupView]: ...
+NotifierLike: TypeAlias = Notifier
+"""What the v2 handlers read: the notifier (its ``silences``, ``put_alerts``, ``alerts``, ``groups``)."""
 
 
 class AlertmanagerApi:

@@ -189,7 +189,7 @@ def lex(text: str) -> list[Token]:
                 append(Token(Tok.PIPE, "|", pos))
                 pos += 1
             elif c == '"':
-                pos = _lex_quote(text, pos, toks)
+                pos = _lex_quoted(text, pos, toks, Tok.STRING, '"', "quoted string")
             elif c == "`":
                 close = text.find("`", pos + 1)
                 if close < 0:
@@ -197,7 +197,7 @@ def lex(text: str) -> list[Token]:
                 append(Token(Tok.RAW_STRING, text[pos : close + 1], pos))
                 pos = close + 1
             elif c == "'":
-                pos = _lex_char(text, pos, toks)
+                pos = _lex_quoted(text, pos, toks, Tok.CHAR_CONSTANT, "'", "character constant")
             elif c == "$":
                 pos = _lex_field_or_variable(text, pos, Tok.VARIABLE, toks)
             elif c == "." and not (pos + 1 < n and text[pos + 1].isdigit()):
@@ -269,39 +269,22 @@ def _lex_field_or_variable(text: str, pos: int, typ: Tok, toks: list[Token]) -> 
     return pos
 
 
-def _lex_quote(text: str, pos: int, toks: list[Token]) -> int:
+def _lex_quoted(text: str, pos: int, toks: list[Token], typ: Tok, close: str, what: str) -> int:
+    """A quoted string or character constant, ``close``-terminated, on one line."""
     s = pos
     pos += 1
     n = len(text)
     while True:
         if pos >= n or text[pos] == "\n":
-            raise LexError("unterminated quoted string", s)
+            raise LexError(f"unterminated {what}", s)
         c = text[pos]
         if c == "\\":
             pos += 2
             continue
         pos += 1
-        if c == '"':
+        if c == close:
             break
-    toks.append(Token(Tok.STRING, text[s:pos], s))
-    return pos
-
-
-def _lex_char(text: str, pos: int, toks: list[Token]) -> int:
-    s = pos
-    pos += 1
-    n = len(text)
-    while True:
-        if pos >= n or text[pos] == "\n":
-            raise LexError("unterminated character constant", s)
-        c = text[pos]
-        if c == "\\":
-            pos += 2
-            continue
-        pos += 1
-        if c == "'":
-            break
-    toks.append(Token(Tok.CHAR_CONSTANT, text[s:pos], s))
+    toks.append(Token(typ, text[s:pos], s))
     return pos
 
 

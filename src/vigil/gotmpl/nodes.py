@@ -7,6 +7,7 @@ Semantics follow Go's ``text/template/exec.go``.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -144,7 +145,8 @@ class Node:
         self.pos = pos
 
     def execute(self, state: State, dot: Any) -> None:
-        raise NotImplementedError
+        """Write this node's output for ``dot`` (the parser's {{else}}/{{end}} markers have none)."""
+        raise TypeError(f"{type(self).__name__} is a parse marker and is never executed")
 
 
 class ListNode(Node):
@@ -367,7 +369,7 @@ class Pipeline:
         return value
 
 
-class Arg:
+class Arg(abc.ABC):
     """An operand; ``eval_cmd`` runs it as the first word of a command."""
 
     __slots__ = ("pos", "text")
@@ -378,8 +380,9 @@ class Arg:
         self.pos = pos
         self.text = text
 
+    @abc.abstractmethod
     def eval(self, state: State, dot: Any) -> Any:
-        raise NotImplementedError
+        """This operand's value for ``dot``."""
 
     def eval_cmd(self, state: State, dot: Any, args: list[Arg], final: Any) -> Any:
         if args or final is not _NOFINAL:

@@ -19,7 +19,7 @@ import re2
 
 from vigil.config.units import parse_duration
 from vigil.gotmpl.fmt import sprintf
-from vigil.gotmpl.gotime import GoTime
+from vigil.gotmpl.gotime import GoDuration, GoTime
 from vigil.gotmpl.values import go_type_name, sprint_value
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "humanize_timestamp",
     "prometheus_funcs",
     "re_replace_all",
+    "regex_replace_all",
     "strip_domain",
     "strip_port",
     "title",
@@ -55,7 +56,9 @@ def _g4(v: float) -> str:
 
 
 def convert_to_float(i: Any) -> float:
-    """Prometheus's ``ConvertToFloat``: floats, ints and numeric strings."""
+    """Prometheus's ``ConvertToFloat``: floats, ints, numeric strings and durations (seconds)."""
+    if isinstance(i, GoDuration):
+        return i.Seconds()
     if isinstance(i, bool):
         raise ValueError("can't convert bool to float")
     if isinstance(i, float):
@@ -122,6 +125,7 @@ def humanize1024(i: Any) -> str:
 
 
 def humanize_duration(i: Any) -> str:
+    """``humanizeDuration``: ``90061`` -> ``1d 1h 1m 1s``, ``0.0012`` -> ``1.2ms``."""
     v = convert_to_float(i)
     if math.isnan(v) or math.isinf(v):
         return _g4(v)
@@ -252,7 +256,11 @@ def _expand(template: str, m: Any, names: Mapping[str, int]) -> str:
 
 def re_replace_all(pattern: str, repl: str, text: str) -> str:
     """Go's ``regexp.MustCompile(pattern).ReplaceAllString(text, repl)``."""
-    regex = _compile(pattern)
+    return regex_replace_all(_compile(pattern), repl, text)
+
+
+def regex_replace_all(regex: Any, repl: str, text: str) -> str:
+    """Go's ``regex.ReplaceAllString(text, repl)`` for a compiled RE2 ``regex``."""
     names = dict(regex.groupindex)
     out: list[str] = []
     last_end = 0

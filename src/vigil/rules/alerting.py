@@ -16,6 +16,7 @@ import enum
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypedDict
 from urllib.parse import quote_plus
 
 from vigil.model import METRIC_NAME, Labels
@@ -32,6 +33,7 @@ __all__ = [
     "AlertState",
     "AlertingRule",
     "PythonRule",
+    "PythonRuleOptions",
     "generator_url",
 ]
 
@@ -297,6 +299,22 @@ class AlertingRule(Rule):
 
     def generator_expr(self) -> str:
         return self.expr_text
+
+
+class PythonRuleOptions(TypedDict, total=False):
+    """The keyword options of a Python rule, wherever one is registered.
+
+    ``severity`` (default ``"warning"``, empty for none) and ``labels`` go on the
+    alert; ``annotations`` are templates as in rule files (``{{ $value }}`` is the
+    returned number); ``cooldown`` (seconds) keeps the alert from starting again
+    right after it resolved; ``for_s`` is the rule's ``for``.
+    """
+
+    severity: str
+    cooldown: float
+    labels: Mapping[str, str] | None
+    annotations: Mapping[str, str] | None
+    for_s: float
 
 
 class PythonRule(AlertingRule):

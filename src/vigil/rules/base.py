@@ -8,6 +8,7 @@ engine over a :class:`~vigil.storage.memory.MemoryStorage`.
 
 from __future__ import annotations
 
+import abc
 import enum
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -109,7 +110,7 @@ def build_labels(base: Labels | Mapping[str, str], updates: Mapping[str, str] = 
         raise RuleError(str(exc)) from None
 
 
-class Rule:
+class Rule(abc.ABC):
     """State common to recording and alerting rules."""
 
     kind = "rule"
@@ -143,11 +144,11 @@ class Rule:
         """What state carries over a reload by: kind, name and labels (Prometheus's ``nameAndLabels``)."""
         return (self.kind, self.name, tuple(sorted(self.labels.items())))
 
+    @abc.abstractmethod
     def eval(
         self, t_ms: int, ctx: RuleContext, query_offset_ms: int, limit: int
     ) -> list[tuple[Labels, float]]:
         """Evaluate at ``t_ms``: the samples to write at ``t_ms - query_offset_ms``."""
-        raise NotImplementedError
 
     def query(self, ctx: RuleContext, t_ms: int) -> list[tuple[Labels, float]]:
         return ctx.query(self.expr, t_ms)

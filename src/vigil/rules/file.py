@@ -17,7 +17,7 @@ old ``[a-zA-Z_][a-zA-Z0-9_]*`` charset.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,6 +34,7 @@ __all__ = [
     "NameValidation",
     "RuleGroupSpec",
     "RuleSpec",
+    "field_values",
     "load_rule_files",
     "parse_rule_file",
 ]
@@ -42,6 +43,16 @@ NameValidation = Literal["utf8", "legacy"]
 
 _GROUP_KEYS = ("name", "interval", "query_offset", "limit", "rules", "labels")
 _RULE_KEYS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
+
+
+def field_values(fields: Mapping[str, Field]) -> Callable[[str], yaml.Node | None]:
+    """``get(key)``: the value node of ``key`` in a YAML mapping's ``fields`` (``None`` if absent)."""
+
+    def get(key: str) -> yaml.Node | None:
+        f = fields.get(key)
+        return f.value if f else None
+
+    return get
 
 
 @dataclass(frozen=True)
@@ -226,9 +237,7 @@ class _FileParser:
             return None
         self.check_keys(fields, _GROUP_KEYS)
 
-        def get(key: str) -> yaml.Node | None:
-            f = fields.get(key)
-            return f.value if f else None
+        get = field_values(fields)
 
         name = r.string(get("name"), f"{path}.name") or ""
         if name == "":
@@ -276,9 +285,7 @@ class _FileParser:
             return None
         self.check_keys(fields, _RULE_KEYS)
 
-        def get(key: str) -> yaml.Node | None:
-            f = fields.get(key)
-            return f.value if f else None
+        get = field_values(fields)
 
         record = r.string(get("record"), f"{path}.record") or ""
         alert = r.string(get("alert"), f"{path}.alert") or ""

@@ -29,11 +29,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from prometheus_client import CollectorRegistry
 
 from vigil.model import Labels
-from vigil.rules.alerting import AlertState, PythonRule
+from vigil.rules.alerting import AlertState, PythonRule, PythonRuleOptions
 from vigil.rules.base import Rule, RuleContext
 from vigil.rules.file import NameValidation, RuleGroupSpec, load_rule_files
 from vigil.rules.group import Group, RuleMetrics
@@ -159,30 +160,23 @@ class RuleManager:
         self.load(paths)
 
     def register_python_rule(
-        self,
-        name: str,
-        func: Callable[[], object],
-        severity: str = "warning",
-        cooldown: float = 0.0,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        *,
-        for_s: float = 0.0,
+        self, name: str, func: Callable[[], object], **options: Unpack[PythonRuleOptions]
     ) -> PythonRule:
         """Alert ``name`` while ``func()`` returns true (or a number), evaluated every interval.
 
-        ``cooldown`` (seconds) keeps the alert from starting again right after it resolved.
-        The alert carries ``severity`` and ``labels``; ``annotations`` are templates as in
-        rule files (``{{ $value }}`` is the returned number).
+        ``options`` (:class:`~vigil.rules.alerting.PythonRuleOptions`): ``severity``,
+        ``cooldown``, ``labels``, ``annotations``, ``for_s``.
         """
-        all_labels = {"severity": severity, **(labels or {})} if severity else dict(labels or {})
+        severity = options.get("severity", "warning")
+        labels = options.get("labels") or {}
+        all_labels = {"severity": severity, **labels} if severity else dict(labels)
         rule = PythonRule(
             name,
             func,
-            cooldown_s=cooldown,
-            for_s=for_s,
+            cooldown_s=options.get("cooldown", 0.0),
+            for_s=options.get("for_s", 0.0),
             labels=all_labels,
-            annotations=annotations,
+            annotations=options.get("annotations"),
         )
         if self._python is None:
             spec = RuleGroupSpec(name="python", file=PYTHON_RULES_FILE)

@@ -43,7 +43,7 @@ from vigil.promql.series_notation import SeriesData, load_series, merge_series, 
 from vigil.promql.value import Scalar, Vector
 from vigil.rules.alerting import AlertState
 from vigil.rules.base import RuleContext
-from vigil.rules.file import RuleGroupSpec, load_rule_files
+from vigil.rules.file import RuleGroupSpec, field_values, load_rule_files
 from vigil.rules.group import Group
 from vigil.storage.interface import Queryable
 from vigil.storage.memory import MemoryStorage
@@ -229,9 +229,7 @@ def _parse_group(r: NodeReader, node: yaml.Node, path: str, default_ms: int) -> 
     r.check_keys(fields, _GROUP_KEYS)
     tg = TestGroup(position=r.position(node))
 
-    def get(key: str) -> yaml.Node | None:
-        f = fields.get(key)
-        return f.value if f else None
+    get = field_values(fields)
 
     tg.name = r.string(get("name"), f"{path}.name") or ""
     interval = r.duration(get("interval"), f"{path}.interval")
@@ -335,9 +333,7 @@ def _parse_alert_test(r: NodeReader, node: yaml.Node, path: str) -> AlertTestCas
         return None
     r.check_keys(fields, _ALERT_TEST_KEYS)
 
-    def get(key: str) -> yaml.Node | None:
-        f = fields.get(key)
-        return f.value if f else None
+    get = field_values(fields)
 
     at = AlertTestCase(
         _eval_time(r, get("eval_time"), f"{path}.eval_time"),
@@ -375,9 +371,7 @@ def _parse_promql_test(r: NodeReader, node: yaml.Node, path: str) -> PromqlTestC
         return None
     r.check_keys(fields, _PROMQL_TEST_KEYS)
 
-    def get(key: str) -> yaml.Node | None:
-        f = fields.get(key)
-        return f.value if f else None
+    get = field_values(fields)
 
     pt = PromqlTestCase(
         r.string(get("expr"), f"{path}.expr") or "",

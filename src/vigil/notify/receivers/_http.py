@@ -20,18 +20,21 @@ import base64
 import ssl
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from vigil.notify.receivers.base import DeliveryError
 from vigil.notify.receivers.config import HTTPClientConfig, TLSConfig
+from vigil.notify.templates import TemplateSet
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
     "ClientCache",
     "HTTPClientFactory",
+    "HTTPIntegration",
     "auth_headers",
     "check_status",
     "failure_reason",
@@ -312,3 +315,61 @@ def check_status(
 def _body_excerpt(response: httpx.Response) -> str:
     text = response.content[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
     return text
+
+
+class _HTTPSettings(Protocol):
+    """What :class:`HTTPIntegration` reads of an integration's config."""
+
+    @property
+    def send_resolved(self) -> bool: ...
+
+    @property
+    def http_config(self) -> HTTPClientConfig: ...
+
+
+_C = TypeVar("_C", bound=_HTTPSettings)
+
+
+class HTTPIntegration(Generic[_C]):
+    """The part the webhook, Slack and PagerDuty integrations share: config, client, POST.
+
+    A subclass sets ``name`` and implements ``notify``, POSTing with :meth:`post`.
+    """
+
+    name = "http"
+
+    def __init__(
+        self,
+        config: _C,
+        templates: TemplateSet,
+        *,
+        index: int = 0,
+        http_client_factory: HTTPClientFactory = new_http_client,
+    ) -> None:
+        self.config = config
+        self.templates = templates
+        self._index = index
+        self.clients = ClientCache(http_client_factory)
+        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def what(self) -> str:
+        """``name[index]``: how errors and logs name this integration."""
+        return f"{self.name}[{self._index}]"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client kept between notifications."""
+        await self.clients.aclose()
+
+    @property
+    def send_resolved(self) -> bool:
+        return self.config.send_resolved
+
+    async def post(self, url: str, body: bytes, *, timeout: float) -> httpx.Response:
+        """POST ``body`` to ``url`` with the client kept for ``timeout`` (see :func:`post`)."""
+        client = self.clients.get(self.config.http_config, timeout)
+        return await post(client, url, body, http_config=self.config.http_config, what=self.what)

@@ -14,16 +14,12 @@ from vigil.model.alert import Alert
 from vigil.notify.receivers._common import Renderer, go_json, truncate_runes
 from vigil.notify.receivers._http import (
     DEFAULT_TIMEOUT,
-    ClientCache,
-    HTTPClientFactory,
+    HTTPIntegration,
     check_status,
-    new_http_client,
-    post,
     read_secret,
 )
 from vigil.notify.receivers.base import DeliveryError, NotificationContext
 from vigil.notify.receivers.config import PagerdutyConfig
-from vigil.notify.templates import TemplateSet
 
 __all__ = ["PagerdutyIntegration", "dedup_key"]
 
@@ -57,36 +53,10 @@ def _error_details(response: httpx.Response) -> str:
     return f"{data.get('message', '')}: {','.join(str(e) for e in errors)}"
 
 
-class PagerdutyIntegration:
+class PagerdutyIntegration(HTTPIntegration[PagerdutyConfig]):
     """One ``pagerduty_configs`` entry."""
 
     name = "pagerduty"
-
-    def __init__(
-        self,
-        config: PagerdutyConfig,
-        templates: TemplateSet,
-        *,
-        index: int = 0,
-        http_client_factory: HTTPClientFactory = new_http_client,
-    ) -> None:
-        self.config = config
-        self.templates = templates
-        self._index = index
-        self.clients = ClientCache(http_client_factory)
-        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    async def aclose(self) -> None:
-        """Close the HTTP client kept between notifications."""
-        await self.clients.aclose()
-
-    @property
-    def send_resolved(self) -> bool:
-        return self.config.send_resolved
 
     @property
     def _v1(self) -> bool:
@@ -98,7 +68,7 @@ class PagerdutyIntegration:
     def payload(self, ctx: NotificationContext, alerts: Sequence[Alert]) -> dict[str, Any]:
         """The event for ``alerts`` (a resolve event when none is firing)."""
         c = self.config
-        what = f"pagerduty[{self._index}]"
+        what = self.what
         t = Renderer(self.templates, ctx, alerts, what=what)
         action = "trigger" if t.data.Status == "firing" else "resolve"
         details = {k: t(v, f"details.{k}") for k, v in c.details}
@@ -172,16 +142,13 @@ class PagerdutyIntegration:
         return body
 
     async def notify(self, ctx: NotificationContext, alerts: Sequence[Alert]) -> None:
-        what = f"pagerduty[{self._index}]"
         body = self.encode(self.payload(ctx, alerts))
         url = self.config.url or V2_URL
         if self._v1 and url == V2_URL:
             url = V1_URL
-        timeout = self.config.timeout or DEFAULT_TIMEOUT
-        client = self.clients.get(self.config.http_config, timeout)
-        response = await post(client, url, body, http_config=self.config.http_config, what=what)
+        response = await self.post(url, body, timeout=self.config.timeout or DEFAULT_TIMEOUT)
         retry_codes = (403,) if self._v1 else (429,)
-        check_status(response, what=what, retry_codes=retry_codes, details=_error_details)
+        check_status(response, what=self.what, retry_codes=retry_codes, details=_error_details)
 
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:

@@ -10,16 +10,12 @@ from vigil.model.alert import Alert
 from vigil.notify.receivers._common import Renderer, go_json, truncate_runes
 from vigil.notify.receivers._http import (
     DEFAULT_TIMEOUT,
-    ClientCache,
-    HTTPClientFactory,
+    HTTPIntegration,
     check_status,
-    new_http_client,
-    post,
     read_secret,
 )
 from vigil.notify.receivers.base import DeliveryError, NotificationContext
 from vigil.notify.receivers.config import SlackConfig
-from vigil.notify.templates import TemplateSet
 
 __all__ = ["SlackIntegration", "check_slack_response"]
 
@@ -32,41 +28,15 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = value
 
 
-class SlackIntegration:
+class SlackIntegration(HTTPIntegration[SlackConfig]):
     """One ``slack_configs`` entry."""
 
     name = "slack"
 
-    def __init__(
-        self,
-        config: SlackConfig,
-        templates: TemplateSet,
-        *,
-        index: int = 0,
-        http_client_factory: HTTPClientFactory = new_http_client,
-    ) -> None:
-        self.config = config
-        self.templates = templates
-        self._index = index
-        self.clients = ClientCache(http_client_factory)
-        """The HTTP client kept between notifications (closed by :meth:`aclose`)."""
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    async def aclose(self) -> None:
-        """Close the HTTP client kept between notifications."""
-        await self.clients.aclose()
-
-    @property
-    def send_resolved(self) -> bool:
-        return self.config.send_resolved
-
     def payload(self, ctx: NotificationContext, alerts: Sequence[Alert]) -> dict[str, Any]:
         """The JSON message for ``alerts``, fields in Alertmanager's order."""
         c = self.config
-        t = Renderer(self.templates, ctx, alerts, what=f"slack[{self._index}]")
+        t = Renderer(self.templates, ctx, alerts, what=self.what)
         title, _ = truncate_runes(t(c.title, "title"), MAX_TITLE_RUNES)
         att: dict[str, Any] = {}
         _put(att, "title", title)
@@ -99,13 +69,10 @@ class SlackIntegration:
         return msg
 
     async def notify(self, ctx: NotificationContext, alerts: Sequence[Alert]) -> None:
-        what = f"slack[{self._index}]"
+        what = self.what
         msg = self.payload(ctx, alerts)
         url = read_secret(self.config.api_url, self.config.api_url_file, "api_url").strip()
-        client = self.clients.get(self.config.http_config, DEFAULT_TIMEOUT)
-        response = await post(
-            client, url, go_json(msg), http_config=self.config.http_config, what=what
-        )
+        response = await self.post(url, go_json(msg), timeout=DEFAULT_TIMEOUT)
         channel = msg.get("channel", "")
         check_status(response, what=f"{what}: channel {channel!r}")
         check_slack_response(
