@@ -45,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -60,6 +59,7 @@ from peers import (
     ROOT,
     BenchError,
     System,
+    chunks,
     clean,
     dir_bytes,
     make_system,
@@ -211,25 +211,6 @@ def _write_time_major(
 
 def _fmt(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
-
-def chunks(path: Path, size: int) -> Iterator[bytes]:
-    """The file in pieces of about ``size`` bytes, each ending at a line end."""
-    with path.open("rb") as f:
-        rest = b""
-        while True:
-            block = f.read(size)
-            if not block:
-                if rest:
-                    yield rest
-                return
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest = block
-                continue
-            yield block[:cut]
-            rest = block[cut:]
 
 
 def run_promtool(ds: Dataset, out: Path) -> Run:

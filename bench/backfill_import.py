@@ -41,8 +41,8 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backfill import Dataset, chunks, default_start, generate, run_promtool
-from peers import ROOT, BenchError, clean, dir_bytes, make_system, parse_metric
+from backfill import Dataset, default_start, generate, run_promtool
+from peers import ROOT, BenchError, chunks, clean, dir_bytes, make_system, parse_metric
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 VIGIL = ROOT / ".venv" / "bin" / "vigil"

@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,25 @@ VICTORIA = Path(os.environ.get("VICTORIA_BIN", "/usr/bin/victoria-metrics"))
 
 class BenchError(Exception):
     """A system did not start, answer or stop as expected."""
+
+
+def chunks(path: Path, size: int) -> Iterator[bytes]:
+    """The file in pieces of about ``size`` bytes, each ending at a line end."""
+    with path.open("rb") as f:
+        rest = b""
+        while True:
+            block = f.read(size)
+            if not block:
+                if rest:
+                    yield rest
+                return
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            yield block[:cut]
+            rest = block[cut:]
 
 
 def free_port() -> int:

@@ -60,7 +60,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +78,7 @@ from peers import (
     System,
     VictoriaMetrics,
     Vigil,
+    chunks,
     clean,
 )
 from targets import TargetState, build_layout
@@ -183,25 +183,6 @@ def generate(workdir: Path, n_series: int, hours: float, *, end_s: int | None = 
         f"generated in {time.monotonic() - t0:.0f}s: {om.stat().st_size / 1e9:.2f} GB", flush=True
     )
     return ds
-
-
-def chunks(path: Path, size: int) -> Iterator[bytes]:
-    """The file in pieces of about ``size`` bytes, each ending at a line end."""
-    with path.open("rb") as f:
-        rest = b""
-        while True:
-            block = f.read(size)
-            if not block:
-                if rest:
-                    yield rest
-                return
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest = block
-                continue
-            yield block[:cut]
-            rest = block[cut:]
 
 
 _TS_RE = re.compile(rb" (\d+)\n")

@@ -67,8 +67,8 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import PROMTOOL, ROOT, BenchError, Prometheus, clean
-from query_latency import Dataset, chunks, generate
+from peers import PROMTOOL, ROOT, BenchError, Prometheus, chunks, clean
+from query_latency import Dataset, generate
 from targets import HANDLERS
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
